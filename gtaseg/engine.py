@@ -1,0 +1,370 @@
+"""The one training loop shared by every method, data loading, and evaluation."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from gtaseg import checkpoint, distributed
+from gtaseg.config import Config, ConfigError, dump, to_dict
+from gtaseg.data import build_datasets
+from gtaseg.metrics import ConfusionMatrix
+from gtaseg.methods import METHODS, MODEL_NAMES, Method
+from gtaseg.models import build_segmenter
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on; the message says why and what was kept."""
+
+
+# ----------------------------------------------------------------------------- data streams
+
+
+class SeededSampler(Sampler):
+    """Endless shuffled stream of (index, seed) for one rank, starting at sample `start` of that rank.
+
+    Epoch e is a permutation drawn from (seed, e), split over ranks; every item carries its own
+    augmentation seed, so the data depend only on the position in the stream: a resumed run or a
+    different number of workers sees exactly the same batches.
+    """
+
+    def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1, start: int = 0):
+        self.n, self.seed, self.rank, self.world, self.start = n, seed, rank, world, start
+        self.per_rank = math.ceil(n / world)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch, offset = divmod(self.start, self.per_rank)
+        while True:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            perm = torch.randperm(self.n, generator=g)
+            perm = perm.repeat(math.ceil(self.per_rank * self.world / self.n))[: self.per_rank * self.world]
+            mine = perm[self.rank :: self.world].tolist()
+            for i in range(offset, self.per_rank):
+                yield mine[i], hash((self.seed, epoch, self.rank, i)) & 0x7FFFFFFF
+            epoch, offset = epoch + 1, 0
+
+
+class Seeded(Dataset):
+    """Applies the per-item seed around the wrapped dataset's (random) transform."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict:
+        index, seed = key
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.dataset[index]
+
+
+def train_loader(ds: Dataset, batch: int, cfg: Config, info: distributed.DistInfo, seed: int, start_step: int) -> Iterator:
+    sampler = SeededSampler(len(ds), seed, info.rank, info.world_size, start=start_step * batch)
+    workers = cfg.data.num_workers
+    return iter(DataLoader(Seeded(ds), batch_size=batch, sampler=sampler, num_workers=workers, drop_last=True,
+                           pin_memory=info.device.type == "cuda", persistent_workers=workers > 0,
+                           prefetch_factor=4 if workers > 0 else None))
+
+
+def eval_loader(ds: Dataset, cfg: Config, info: distributed.DistInfo) -> DataLoader:
+    # Each rank scores a disjoint shard, no padding, so no image is counted twice.
+    shard = list(range(info.rank, len(ds), info.world_size))
+    return DataLoader(torch.utils.data.Subset(ds, shard), batch_size=cfg.eval.batch_size,
+                      num_workers=min(cfg.data.num_workers, 2), pin_memory=info.device.type == "cuda")
+
+
+def to_input(images: Tensor, device: torch.device, channels_last: bool = False) -> Tensor:
+    """uint8 [B,3,H,W] -> float in [0,1] on the device (the model normalises itself)."""
+    x = images.to(device, non_blocking=True).float().div_(255)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def sliding_window(model: nn.Module, x: Tensor, num_classes: int, window: int, stride: int) -> Tensor:
+    """Average softmax over windows that cover the image; the last window of a row/column ends at the edge."""
+    b, _, h, w = x.shape
+    ph, pw = max(window - h, 0), max(window - w, 0)
+    xp = F.pad(x, (0, pw, 0, ph))  # image smaller than the window: pad, predict, crop back
+    hp, wp = xp.shape[-2:]
+    probs = x.new_zeros(b, num_classes, hp, wp)
+    count = x.new_zeros(1, 1, hp, wp)
+
+    def starts(size: int) -> list[int]:
+        last = size - window
+        return sorted({*range(0, last, stride), last})
+
+    for top in starts(hp):
+        for left in starts(wp):
+            crop = xp[:, :, top : top + window, left : left + window]
+            probs[:, :, top : top + window, left : left + window] += model(crop).float().softmax(1)
+            count[:, :, top : top + window, left : left + window] += 1
+    return (probs / count)[:, :, :h, :w]
+
+
+def predict_probs(model: nn.Module, x: Tensor, num_classes: int, mode: str = "whole", window: int = 512,
+                  stride: int = 341, flip: bool = False) -> Tensor:
+    """Class probabilities [B,K,H,W] at the input size, optionally averaged with the mirrored image."""
+    def once(inp: Tensor) -> Tensor:
+        if mode == "sliding":
+            return sliding_window(model, inp, num_classes, window, stride)
+        return model(inp).float().softmax(1)
+
+    probs = once(x)
+    if flip:
+        probs = (probs + once(x.flip(-1)).flip(-1)) / 2
+    return probs
+
+
+def center_crop(x: Tensor, y: Tensor, size: int) -> tuple[Tensor, Tensor]:
+    """Crop (padding first if smaller: image 0, mask ignore) the central size x size region."""
+    h, w = y.shape[-2:]
+    ph, pw = max(size - h, 0), max(size - w, 0)
+    if ph or pw:
+        x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
+        y = F.pad(y, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), value=255)
+        h, w = y.shape[-2:]
+    top, left = (h - size) // 2, (w - size) // 2
+    return x[..., top : top + size, left : left + size], y[..., top : top + size, left : left + size]
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader, num_classes: int, cfg: Config, device: torch.device,
+             autocast=None) -> dict[str, Any]:
+    """Confusion-matrix metrics over the loader (all-reduced over ranks)."""
+    e = cfg.eval
+    was_training = model.training
+    model.eval()
+    cm = ConfusionMatrix(num_classes, device)
+    for batch in loader:
+        x = to_input(batch["image"], device, cfg.train.channels_last)
+        y = batch["mask"].to(device)
+        if e.mode == "center_crop":
+            x, y = center_crop(x, y, e.crop_size)
+        with autocast() if autocast else torch.autocast(device.type, enabled=False):
+            probs = predict_probs(model, x, num_classes, e.mode, e.window, e.stride, e.flip)
+        cm.update(probs.argmax(1), y)
+    cm.all_reduce()
+    model.train(was_training)
+    return cm.compute()
+
+
+# ----------------------------------------------------------------------------- set-up
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def build_models(cfg: Config, num_classes: int, device: torch.device, info: distributed.DistInfo) -> dict[str, nn.Module]:
+    """The method's models; teacher and assistant start as real copies (deepcopy) of the student."""
+    student = build_segmenter(cfg.model, num_classes)
+    if cfg.train.sync_bn and info.enabled:
+        student = nn.SyncBatchNorm.convert_sync_batchnorm(student)
+    student.to(device)
+    if cfg.train.channels_last:
+        student.to(memory_format=torch.channels_last)
+    models = {"student": student}
+    for name in MODEL_NAMES[cfg.method.name][1:]:
+        models[name] = copy.deepcopy(student)
+    return models
+
+
+def warmup_iters(cfg: Config, num_labeled: int, world: int) -> int:
+    if cfg.method.warmup_iters >= 0:
+        return cfg.method.warmup_iters
+    return math.ceil(num_labeled / (cfg.data.batch_size * world))  # one epoch of the labeled set
+
+
+class RunLog:
+    """metrics.jsonl and TensorBoard scalars, written by rank 0 only."""
+
+    def __init__(self, out_dir: Path, enabled: bool):
+        self.enabled = enabled
+        self.path = out_dir / "metrics.jsonl"
+        self.tb = None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(out_dir / "tensorboard"))
+            except ImportError:  # tensorboard is optional
+                self.tb = None
+
+    def write(self, step: int, kind: str, values: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a") as f:
+            f.write(json.dumps({"step": step, "kind": kind, "time": round(time.time(), 3), **values}) + "\n")
+        if self.tb:
+            for k, v in values.items():
+                if isinstance(v, (int, float)):
+                    self.tb.add_scalar(k if "/" in k else f"{kind}/{k}", v, step)
+
+    def close(self) -> None:
+        if self.tb:
+            self.tb.close()
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def train(cfg: Config) -> dict[str, Any]:
+    """Train `cfg` (resuming from out_dir/checkpoints/latest.pt when present); returns the last evaluation."""
+    info = distributed.init(cfg.train.device)
+    try:
+        return _train(cfg, info)
+    finally:
+        distributed.cleanup()
+
+
+def _train(cfg: Config, info: distributed.DistInfo) -> dict[str, Any]:
+    t = cfg.train
+    device = info.device
+    out = Path(t.out_dir)
+    ckpt_dir = out / "checkpoints"
+    if t.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    seed_everything(t.seed)  # same model initialisation on every rank
+
+    data = build_datasets(cfg.data)
+    method_cls: type[Method] = METHODS[cfg.method.name]
+    if len(data.labeled) < cfg.data.batch_size * info.world_size:
+        raise ConfigError(f"labeled set has {len(data.labeled)} images, fewer than one batch "
+                          f"(data.batch_size={cfg.data.batch_size} x {info.world_size} processes); check data.split")
+    if method_cls.needs_unlabeled and len(data.unlabeled) < cfg.data.unlabeled_batch_size * info.world_size:
+        raise ConfigError(f"method.name={cfg.method.name} needs unlabeled images, but data.split={cfg.data.split!r} "
+                          f"gives {len(data.unlabeled)}; choose a semi-supervised split or method.name=sup_only")
+    models = build_models(cfg, data.num_classes, device, info)
+    warmup = warmup_iters(cfg, len(data.labeled), info.world_size)
+    method = method_cls(cfg, models, info, warmup)
+
+    start, best = 0, {"miou": -1.0, "step": -1}
+    latest = ckpt_dir / "latest.pt"
+    if t.resume and latest.is_file():
+        state = checkpoint.load(latest, device)
+        check_compatible(state, cfg, latest)
+        method.load_state_dict(state["method"])
+        start, best = state["step"], state["best"]
+        checkpoint.set_rng_state(state["rng"][min(info.rank, len(state["rng"]) - 1)])
+        if info.is_main:
+            print(f"resuming from {latest} at iteration {start}", file=sys.stderr)
+    else:
+        seed_everything(t.seed * 1000 + info.rank)  # per-rank randomness (dropout, CutMix)
+    if info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        dump(cfg, out / "config.yaml")
+    log = RunLog(out, info.is_main)
+
+    l_iter = train_loader(data.labeled, cfg.data.batch_size, cfg, info, t.seed, start)
+    u_iter = (train_loader(data.unlabeled, cfg.data.unlabeled_batch_size, cfg, info, t.seed + 1, start)
+              if method.needs_unlabeled else None)
+    ev_loader = eval_loader(data.eval, cfg, info)
+
+    def state_at(step: int) -> dict[str, Any]:
+        rngs = gather_rng()
+        return {"step": step, "config": to_dict(cfg), "method": method.state_dict(), "best": best, "rng": rngs,
+                "num_classes": data.num_classes, "class_names": data.class_names, "palette": data.palette,
+                "warmup": warmup}
+
+    bar = None
+    if info.is_main and t.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=t.iters, initial=start, desc=cfg.method.name, dynamic_ncols=True, mininterval=1.0)
+    results: dict[str, Any] = {}
+    window: list[dict[str, float]] = []
+    tic = time.perf_counter()
+    for step in range(start, t.iters):
+        lrs = method.set_lr(step)
+        b_l = next(l_iter)
+        x_l = to_input(b_l["image"], device, t.channels_last)
+        y_l = b_l["mask"].to(device, non_blocking=True)
+        x_u, u = None, {}
+        if u_iter is not None:
+            b_u = next(u_iter)
+            x_u = to_input(b_u["image"], device, t.channels_last)
+            u = {"mask": b_u["mask"].to(device, non_blocking=True), "valid": b_u["valid"].to(device, non_blocking=True)}
+        logs = method.train_step(x_l, y_l, x_u, u, step)
+        bad = {k: v for k, v in logs.items() if k.startswith("loss/") and not math.isfinite(v)}
+        if bad:
+            raise TrainingError(f"iteration {step}: loss is not finite ({', '.join(f'{k}={v}' for k, v in bad.items())}); "
+                                f"stopped, the last good checkpoint is kept in {latest}; lower train.lr or try train.amp=none")
+        window.append(logs)
+        if bar:
+            bar.update(1)
+        done = step + 1
+        if done % t.log_every == 0 or done == t.iters:
+            keys = {k for w in window for k in w}
+            mean = {k: float(np.mean([w[k] for w in window if k in w])) for k in sorted(keys)}
+            mean = distributed.all_reduce_mean(mean, device) if info.enabled and all(
+                all(k in w for w in window) for k in keys) else mean
+            elapsed = time.perf_counter() - tic
+            log.write(done, "train", {**mean, **lrs, "it_per_s": len(window) / max(elapsed, 1e-9)})
+            if bar:
+                bar.set_postfix({k.split("/")[-1]: f"{v:.3f}" for k, v in mean.items() if k.startswith("loss/")})
+            window, tic = [], time.perf_counter()
+        if (t.eval_every and done % t.eval_every == 0) or done == t.iters:
+            results = {}
+            for name in t.eval_models:
+                results[name] = evaluate(method.eval_model(name), ev_loader, data.num_classes, cfg, device, method.autocast)
+                log.write(done, "eval", {f"miou/{name}": results[name]["miou"], f"pixel_acc/{name}": results[name]["pixel_acc"],
+                                         f"iou/{name}": results[name]["iou"]})
+            main = results[t.eval_models[0]]["miou"]
+            if bar:
+                bar.write(f"iteration {done}: " + ", ".join(f"mIoU {n} {r['miou']:.2f}" for n, r in results.items()))
+            if main > best["miou"]:
+                best = {"miou": main, "step": done}
+                state = state_at(done)
+                if info.is_main:
+                    checkpoint.save(state, ckpt_dir / "best.pt")
+        if done % t.save_every == 0 or done == t.iters:
+            state = state_at(done)
+            if info.is_main:
+                checkpoint.save(state, latest)
+    if bar:
+        bar.close()
+    log.close()
+    if info.is_main and results:
+        for name, r in results.items():
+            print(f"mIoU ({name}): {r['miou']:.2f}")
+    return results
+
+
+def gather_rng() -> list[dict[str, Any]]:
+    """Every rank's RNG state (rank order), so a resumed multi-process run continues each stream."""
+    mine = checkpoint.rng_state()
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return [mine]
+    states: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(states, mine)
+    return states
+
+
+def check_compatible(state: dict[str, Any], cfg: Config, path: Path) -> None:
+    """Refuse to resume a checkpoint made with another model or method."""
+    saved = state["config"]
+    for sec, key in (("model", "backbone"), ("model", "feature_split"), ("method", "name"), ("data", "dataset")):
+        old, new = saved[sec][key], getattr(getattr(cfg, sec), key)
+        if old != new:
+            raise ConfigError(f"{path} was written with {sec}.{key}={old}, but this run has {sec}.{key}={new}; "
+                              f"use another train.out_dir or train.resume=false to start over")

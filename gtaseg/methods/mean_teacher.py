@@ -1,0 +1,39 @@
+"""Mean Teacher with pseudo labels (paper Eq. 3-5): the student learns from labeled and pseudo-labeled
+images together, and the teacher is the EMA of the student."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from gtaseg.losses import pseudo_label_ce, supervised_ce
+from gtaseg.methods.base import Learner
+from gtaseg.methods.teacher import TeacherMethod
+
+
+class MeanTeacher(TeacherMethod):
+    def __init__(self, cfg, models, dist, warmup: int):
+        super().__init__(cfg, models, dist, warmup)
+        self.learners = {"student": Learner(self.student, cfg, dist)}
+
+    def train_step(self, x_l: Tensor, y_l: Tensor, x_u: Tensor, u: dict, step: int) -> dict[str, float]:
+        student = self.learners["student"]
+        if step < self.warmup:  # labeled data only, then the teacher starts as a copy
+            with self.autocast():
+                loss = supervised_ce(student(x_l), y_l)
+            student.step(loss)
+            return {"loss/student": loss.item()}
+        if step == self.warmup:
+            self.end_warmup()
+        # Eq. 3: pseudo labels from the teacher (no gradient)
+        x_u, pl, stats = self.teach(x_l, x_u, u)
+        # Eq. 4: one forward of labeled + unlabeled, loss = L_s + mu * L_u
+        with self.autocast():
+            logits = student(torch.cat([x_l, x_u]))
+            loss_s = supervised_ce(logits[: len(x_l)], y_l)
+            loss_u = pseudo_label_ce(logits[len(x_l) :], pl)
+            loss = loss_s + self.cfg.method.unsup_weight * loss_u
+        student.step(loss)
+        # Eq. 5: teacher = EMA of the student
+        self.teacher_ema.update(self.decay(step))
+        return {"loss/student": loss_s.item(), "loss/unsup": loss_u.item(), **stats}

@@ -1,0 +1,63 @@
+"""Shared by the teacher-based methods: warm-up copy, pseudo labels from the teacher, teacher EMA."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from gtaseg.config import Config
+from gtaseg.distributed import DistInfo
+from gtaseg.ema import EMA, ema_decay
+from gtaseg.losses import IGNORE, PseudoLabels, confidence, pseudo_labels
+from gtaseg.methods.base import Method, cutmix
+
+
+class TeacherMethod(Method):
+    """A method whose inference model is a teacher kept as the EMA of the whole student (Eq. 12)."""
+
+    def __init__(self, cfg: Config, models: dict[str, nn.Module], dist: DistInfo, warmup: int):
+        super().__init__(cfg, models, dist)
+        self.warmup = warmup
+        self.teacher, self.student = models["teacher"], models["student"]
+        self.teacher.requires_grad_(False)
+        self.teacher_ema = EMA([self.teacher], [self.student], cfg.method.teacher_buffers)
+
+    def decay(self, step: int) -> float:
+        m = self.cfg.method
+        return ema_decay(step - self.warmup, m.ema_decay, m.ema_schedule, m.ema_decay_max)
+
+    def end_warmup(self) -> None:
+        """Real copies of the student's weights (never shared storage)."""
+        self.teacher_ema.copy()
+
+    @torch.no_grad()
+    def teach(self, x_l: Tensor, x_u: Tensor, u: dict) -> tuple[Tensor, PseudoLabels, dict[str, float]]:
+        """Eq. 1-2 and 6 on the unlabeled batch; returns the (maybe CutMix-ed) images and labels."""
+        m = self.cfg.method
+        self.teacher.eval()
+        with self.autocast():
+            conf, labels = confidence(self.teacher(x_u))
+        valid, gt = u["valid"], u["mask"]
+        if m.cutmix_prob > 0 and torch.rand(()).item() < m.cutmix_prob:
+            x_u, labels, conf, valid, gt = cutmix(x_u, labels, conf, valid, gt)
+        if m.confidence_pass == "mixed":  # official code: confidence from a train-mode pass on the mixed batch
+            self.teacher.train()
+            with self.autocast():
+                logits = self.teacher(torch.cat([x_l, x_u]) if m.joint_forward else x_u)
+            conf = confidence(logits[-len(x_u) :])[0]
+            self.teacher.eval()
+        pl = pseudo_labels(conf, labels, valid, m.drop_percent, m.threshold, m.reweight, m.tau, m.weight_norm)
+        return x_u, pl, pseudo_label_stats(pl, labels, valid, gt)
+
+
+def pseudo_label_stats(pl: PseudoLabels, labels: Tensor, valid: Tensor, gt: Tensor) -> dict[str, float]:
+    n_valid = valid.sum().clamp(min=1)
+    stats = {
+        "pl/kept_fraction": (pl.keep.sum() / n_valid).item(),
+        "pl/mean_conf": (pl.conf[valid].mean() if valid.any() else pl.conf.new_zeros(())).item(),
+        "pl/threshold": pl.threshold,
+    }
+    has_gt = pl.keep & (gt != IGNORE)
+    if has_gt.any():  # only when the unlabeled images come with ground truth
+        stats["pl/accuracy"] = (labels[has_gt] == gt[has_gt]).float().mean().item()
+    return stats

@@ -1,0 +1,57 @@
+import pytest
+
+from gtaseg.config import ConfigError, builtin_configs, dump, from_dict, load_config, to_dict
+
+
+def test_demo_loads_and_overrides_apply():
+    cfg = load_config("demo", ["train.iters=7", "train.out_dir=runs/x", "method.name=sup_only",
+                               "model.backbone=resnet50", "data.scale_range=[0.5, 1.5]", "train.eval_models=teacher,student"])
+    assert cfg.train.iters == 7 and cfg.train.out_dir == "runs/x" and cfg.method.name == "sup_only"
+    assert cfg.model.backbone == "resnet50" and cfg.data.scale_range == (0.5, 1.5)
+    assert cfg.train.eval_models == ["teacher", "student"]
+
+
+def test_unknown_key_lists_valid_keys_of_the_section():
+    with pytest.raises(ConfigError) as e:
+        load_config("demo", ["train.iter=5"])
+    assert "'train.iter'" in str(e.value) and "iters" in str(e.value) and "out_dir" in str(e.value)
+
+
+def test_unknown_section():
+    with pytest.raises(ConfigError, match="SECTION one of data, model, method, train, eval"):
+        load_config("demo", ["trainer.iters=5"])
+
+
+def test_bad_type_and_bad_choice():
+    with pytest.raises(ConfigError, match="train.iters.*'many' is not a valid int"):
+        load_config("demo", ["train.iters=many"])
+    with pytest.raises(ConfigError, match="method.name.*'fixmatch'.*sup_only, mean_teacher, gta"):
+        load_config("demo", ["method.name=fixmatch"])
+    with pytest.raises(ConfigError, match="method.transfer"):
+        load_config("demo", ["method.transfer=head"])
+
+
+def test_yaml_file_with_base_and_bad_file(tmp_path):
+    f = tmp_path / "mine.yaml"
+    f.write_text("base: demo\ntrain:\n  iters: 11\n")
+    cfg = load_config(str(f))
+    assert cfg.train.iters == 11 and cfg.data.dataset == "synthetic"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  itres: 3\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml.*'train.itres'.*iters"):
+        load_config(str(bad))
+    with pytest.raises(ConfigError, match="built-in configs: .*demo"):
+        load_config("no_such_config")
+
+
+def test_roundtrip_dump(tmp_path):
+    cfg = load_config("demo", ["data.label_map={11: 255}"])
+    dump(cfg, tmp_path / "c.yaml")
+    again = load_config(str(tmp_path / "c.yaml"))
+    assert to_dict(again) == to_dict(cfg) and again.data.label_map == {11: 255}
+    assert to_dict(from_dict(to_dict(cfg))) == to_dict(cfg)
+
+
+@pytest.mark.parametrize("name", builtin_configs())
+def test_every_builtin_config_is_valid(name):
+    load_config(name)

@@ -1,0 +1,144 @@
+"""Behaviour of the methods on tiny models: gentleness, no shared storage, transmission, teacher EMA."""
+
+import pytest
+import torch
+
+from gtaseg.config import load_config
+from gtaseg.distributed import DistInfo
+from gtaseg.ema import shares_storage
+from gtaseg.engine import build_models
+from gtaseg.losses import IGNORE
+from gtaseg.methods import METHODS, transfer_modules
+
+TINY = ["model.backbone=resnet18", "model.aspp_channels=16", "model.decoder_channels=16",
+        "model.low_level_channels=8", "data.num_workers=0"]
+
+
+def make(method: str, *overrides: str, warmup: int = 2):
+    cfg = load_config("demo", [*TINY, f"method.name={method}", *overrides])
+    torch.manual_seed(0)
+    models = build_models(cfg, 3, torch.device("cpu"), DistInfo())
+    return METHODS[method](cfg, models, DistInfo(), warmup), models
+
+
+def batch(seed: int, labeled_ignore: bool = False):
+    g = torch.Generator().manual_seed(seed)
+    x_l, x_u = torch.rand(2, 3, 32, 32, generator=g), torch.rand(2, 3, 32, 32, generator=g)
+    y_l = torch.randint(0, 3, (2, 32, 32), generator=g)
+    if labeled_ignore:
+        y_l.fill_(IGNORE)
+    u = {"mask": torch.randint(0, 3, (2, 32, 32), generator=g), "valid": torch.ones(2, 32, 32, dtype=torch.bool)}
+    return x_l, y_l, x_u, u
+
+
+def params(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def same(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def run(method, steps, start=0, **kw):
+    for step in range(start, start + steps):
+        method.set_lr(step)
+        method.train_step(*batch(step, **kw), step)
+
+
+@pytest.mark.parametrize("name,moves", [("gta", False), ("mean_teacher", True)])
+def test_gentleness_student_predictor_never_learns_from_pseudo_labels(name, moves):
+    # Labeled masks all ignore: the supervised gradient is exactly zero. Without weight decay the only
+    # thing that can move the student's mask predictor is pseudo labels.
+    method, models = make(name, "train.weight_decay=0", "train.lr=0.05")
+    run(method, 2, labeled_ignore=True)  # warm-up
+    run(method, 1, start=2, labeled_ignore=True)  # ends warm-up (copies) and takes one step
+    student = models["student"]
+    pred0, feat0 = params(student.predictor), params(student.features)
+    run(method, 6, start=3, labeled_ignore=True)
+    assert same(params(student.predictor), pred0) != moves
+    assert not same(params(student.features), feat0)
+
+
+def test_no_two_models_share_storage():
+    method, models = make("gta")
+    names = list(models)
+
+    def check():
+        for a in names:
+            for b in names:
+                if a != b:
+                    assert shares_storage(models[a], models[b]) == [], (a, b)
+
+    check()
+    run(method, 3)
+    check()  # after warm-up's copies
+    run(method, 2, start=3)
+    check()
+
+
+@pytest.mark.parametrize("scope,predictor_moves", [("features", False), ("all", True)])
+def test_transmission_is_ema_of_assistant_features(scope, predictor_moves):
+    method, models = make("gta", f"method.transfer={scope}")
+    method.end_warmup()
+    s, a = models["student"], models["assistant"]
+    with torch.no_grad():
+        for p in a.parameters():
+            p.add_(torch.randn_like(p))
+    old_f, old_g = params(s.features), params(s.predictor)
+    method.transfer.update(0.99)
+    for new, old, src in zip(s.features.parameters(), old_f, a.features.parameters()):
+        assert torch.allclose(new, 0.99 * old + 0.01 * src, atol=1e-6)
+    assert same(params(s.predictor), old_g) != predictor_moves
+
+
+def test_transfer_scopes_select_resnet_prefixes():
+    _, models = make("gta")
+    s = models["student"]
+    stem = transfer_modules(s, "stem")
+    assert [type(m).__name__ for m in stem][:2] == ["Conv2d", "BatchNorm2d"]
+    names = [n for n, _ in s.encoder.named_children()]
+    assert len(transfer_modules(s, "layer2")) == names.index("layer2") + 1
+    assert transfer_modules(s, "backbone+decoder") == [s.encoder, s.decoder]
+
+
+@pytest.mark.parametrize("schedule,expected", [("constant", 0.99), ("ramp", 0.75)])
+def test_teacher_is_ema_of_whole_student(schedule, expected):
+    method, models = make("gta", f"method.ema_schedule={schedule}")
+    t, s = models["teacher"], models["student"]
+    step = method.warmup + 3  # ramp: min(1 - 1/(3+1), 0.999) = 0.75
+    assert method.decay(step) == pytest.approx(expected)
+    with torch.no_grad():
+        for p in s.parameters():
+            p.add_(torch.randn_like(p))
+    old = params(t)
+    method.teacher_ema.update(method.decay(step))
+    for new, o, src in zip(t.parameters(), old, s.parameters()):
+        assert torch.allclose(new, expected * o + (1 - expected) * src, atol=1e-6)
+
+
+def test_warmup_end_makes_teacher_and_assistant_equal_copies_of_student():
+    method, models = make("gta")
+    run(method, 3)  # 2 warm-up steps, then step 2 copies before learning
+    method2, m2 = make("gta")
+    run(method2, 2)
+    method2.end_warmup()
+    for name in ("teacher", "assistant"):
+        assert same(params(m2[name]), params(m2["student"]))
+        assert shares_storage(m2[name], m2["student"]) == []
+
+
+def test_assistant_lr_can_stay_constant():
+    method, _ = make("gta", "method.assistant_poly_lr=false", "train.iters=10")
+    lrs = method.set_lr(5)
+    assert lrs["lr/assistant"] == pytest.approx(method.cfg.train.lr)
+    assert lrs["lr/student"] < method.cfg.train.lr
+
+
+@pytest.mark.parametrize("opts", [[], ["method.cutmix_prob=1.0", "method.confidence_pass=mixed",
+                                       "method.joint_forward=true", "method.weight_norm=all",
+                                       "method.ema_schedule=ramp", "method.teacher_buffers=own"]])
+def test_gta_step_logs_pseudo_label_statistics(opts):
+    method, _ = make("gta", *opts, warmup=0)
+    logs = method.train_step(*batch(0), 0)
+    assert {"loss/student", "loss/assistant", "pl/kept_fraction", "pl/mean_conf", "pl/accuracy"} <= set(logs)
+    assert 0.7 <= logs["pl/kept_fraction"] <= 0.8 + 1 / 2048  # 20 % of 2048 pixels, rounded down
