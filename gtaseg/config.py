@@ -81,6 +81,7 @@ class MethodConfig:
 @dataclass
 class TrainConfig:
     iters: int = 300
+    epochs: float = 0.0  # > 0 replaces iters: epochs over the unlabeled set (labeled set if none)
     out_dir: str = "runs/demo"
     lr: float = 0.01
     head_lr_mult: float = 10.0

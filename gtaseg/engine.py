@@ -72,19 +72,24 @@ class Seeded(Dataset):
             return self.dataset[index]
 
 
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)  # workers must not compete with the training step for cores
+
+
 def train_loader(ds: Dataset, batch: int, cfg: Config, info: distributed.DistInfo, seed: int, start_step: int) -> Iterator:
     sampler = SeededSampler(len(ds), seed, info.rank, info.world_size, start=start_step * batch)
     workers = cfg.data.num_workers
     return iter(DataLoader(Seeded(ds), batch_size=batch, sampler=sampler, num_workers=workers, drop_last=True,
                            pin_memory=info.device.type == "cuda", persistent_workers=workers > 0,
-                           prefetch_factor=4 if workers > 0 else None))
+                           prefetch_factor=4 if workers > 0 else None, worker_init_fn=_worker_init))
 
 
 def eval_loader(ds: Dataset, cfg: Config, info: distributed.DistInfo) -> DataLoader:
     # Each rank scores a disjoint shard, no padding, so no image is counted twice.
     shard = list(range(info.rank, len(ds), info.world_size))
     return DataLoader(torch.utils.data.Subset(ds, shard), batch_size=cfg.eval.batch_size,
-                      num_workers=min(cfg.data.num_workers, 2), pin_memory=info.device.type == "cuda")
+                      num_workers=min(cfg.data.num_workers, 2), pin_memory=info.device.type == "cuda",
+                      worker_init_fn=_worker_init)
 
 
 def to_input(images: Tensor, device: torch.device, channels_last: bool = False) -> Tensor:
@@ -252,6 +257,9 @@ def _train(cfg: Config, info: distributed.DistInfo) -> dict[str, Any]:
     if method_cls.needs_unlabeled and len(data.unlabeled) < cfg.data.unlabeled_batch_size * info.world_size:
         raise ConfigError(f"method.name={cfg.method.name} needs unlabeled images, but data.split={cfg.data.split!r} "
                           f"gives {len(data.unlabeled)}; choose a semi-supervised split or method.name=sup_only")
+    if t.epochs > 0:  # as in the paper's recipes: epochs over the unlabeled set
+        stream, batch = (data.unlabeled, cfg.data.unlabeled_batch_size) if len(data.unlabeled) else (data.labeled, cfg.data.batch_size)
+        t.iters = math.ceil(t.epochs * len(stream) / (batch * info.world_size))
     models = build_models(cfg, data.num_classes, device, info)
     warmup = warmup_iters(cfg, len(data.labeled), info.world_size)
     method = method_cls(cfg, models, info, warmup)

@@ -39,6 +39,8 @@ CITYSCAPES_PALETTE = (
 )  # fmt: skip
 # Cityscapes labelIds (0..33) of the 19 evaluated classes, in train-id order; all others are void.
 CITYSCAPES_EVAL_IDS = (7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33)
+# Label files tried in order, with their lookup table: the 19-class file, else the raw labelIds.
+CITYSCAPES_LABEL_FILES = (("labelTrainIds", "train_ids"), ("labelIds", "label_ids"))
 CAMVID_CLASSES = (
     "Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian", "Bicyclist",
 )  # fmt: skip
@@ -84,8 +86,8 @@ class Sample:
 # ----------------------------------------------------------------------------------------- reading
 def _load_strict(im: Image.Image) -> None:
     # PIL pads truncated files with grey when LOAD_TRUNCATED_IMAGES is set (some libraries set it
-    # globally); a half-grey training image must fail instead. Workers are processes, so the
-    # temporary switch does not race.
+    # globally); a half-grey training image must fail instead. DataLoader workers are processes,
+    # each with its own copy of the flag.
     previous = ImageFile.LOAD_TRUNCATED_IMAGES
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
@@ -95,7 +97,9 @@ def _load_strict(im: Image.Image) -> None:
 
 
 def _unreadable(path: str, err: Exception) -> ValueError:
-    return ValueError(f"cannot read {path}: {err}. The file is corrupt or truncated: re-export it or remove it from the split list")
+    return ValueError(
+        f"cannot read {path}: {err}. The file is corrupt or truncated: re-export it or remove it from the split list"
+    )
 
 
 def read_image(path: str) -> np.ndarray:
@@ -182,7 +186,8 @@ class SegmentationFiles(Dataset):
         transform: TrainTransform | None,
         hint: str,
     ) -> None:
-        self.samples, self.luts, self.num_classes, self.transform, self.hint = samples, luts, num_classes, transform, hint
+        self.samples, self.luts, self.num_classes = samples, luts, num_classes
+        self.transform, self.hint = transform, hint
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -196,12 +201,13 @@ class SegmentationFiles(Dataset):
             msk = apply_lut(read_mask(s.mask), self.luts[s.lut], s.mask, self.num_classes, self.hint)
             if msk.shape != img.shape[:2]:
                 raise ValueError(
-                    f"image {s.image} is {img.shape[1]}x{img.shape[0]} (WxH) but its mask {s.mask} is "
-                    f"{msk.shape[1]}x{msk.shape[0]}; masks must match their image pixel for pixel"
+                    f"size mismatch (width x height): image {s.image} is {img.shape[1]}x{img.shape[0]} but its "
+                    f"mask {s.mask} is {msk.shape[1]}x{msk.shape[0]}; a mask must have its image's size"
                 )
         image, mask = torch.from_numpy(img).permute(2, 0, 1).contiguous(), torch.from_numpy(msk)
         if self.transform is not None:
-            image, mask = self.transform(image, mask)
+            image, mask, valid = self.transform(image, mask)
+            return {"image": image, "mask": mask.long(), "valid": valid, "name": s.name}
         return {"image": image, "mask": mask.long(), "name": s.name}
 
 
@@ -212,7 +218,6 @@ def collect(
     image_of: Callable[[str], str],
     masks_of: Callable[[str], list[tuple[str, str]]],
     mask_required: bool,
-    hint: str,
     name_of: Callable[[str], str] = lambda i: i,
 ) -> list[Sample]:
     """Samples for the ids of one list file; every image (and required mask) must exist.
@@ -234,7 +239,8 @@ def collect(
     if missing:
         shown = "\n  ".join(missing[:5])
         raise FileNotFoundError(
-            f"{len(missing)} file(s) for the entries of {list_file} do not exist, e.g.:\n  {shown}\n{hint}"
+            f"{len(missing)} file(s) for the entries of {list_file} do not exist, e.g.:\n  {shown}\n"
+            "Check data.root (the paths above are built from it) and the ids in that list."
         )
     return samples
 
@@ -311,7 +317,7 @@ def build_files(
         (lists.unlabeled, False, transform),
         (lists.eval, True, None),
     ):
-        samples = collect(ids, list_file, image_of, masks_of, required, hint, name_of)
+        samples = collect(ids, list_file, image_of, masks_of, required, name_of)
         out.append(SegmentationFiles(samples, luts, num_classes, tf, hint))
     return out[0], out[1], out[2]
 
@@ -320,7 +326,9 @@ def build_files(
 def build_folder(cfg: Any) -> DatasetBundle:
     nc = int(cfg.num_classes)
     if not 0 < nc < IGNORE:
-        raise ValueError(f"data.num_classes={nc}: dataset 'folder' needs the number of classes (1..254); set data.num_classes")
+        raise ValueError(
+            f"data.num_classes={nc}: dataset 'folder' needs the number of classes (1..254); set data.num_classes"
+        )
     names = list(cfg.class_names or [f"class{i}" for i in range(nc)])
     if len(names) != nc:
         raise ValueError(f"data.class_names has {len(names)} names but data.num_classes={nc}; give one name per class")
@@ -343,7 +351,7 @@ def build_folder(cfg: Any) -> DatasetBundle:
         f"(now {ignore}) to the void value, or set data.num_classes (now {nc})."
     )
     split_dir = split_dir_of(cfg, root / "splits")
-    lists = resolve_lists(cfg, split_dir, "folder", lambda: (split_dir / "train.txt", read_list(split_dir / "train.txt", "data.split='full'")))
+    lists = resolve_lists(cfg, split_dir, "folder", lambda: _train_list(split_dir))
 
     def image_of(i: str) -> str:
         for ext in IMAGE_EXTS:
@@ -352,7 +360,10 @@ def build_folder(cfg: Any) -> DatasetBundle:
                 return str(p)
         return str(root / "images" / f"{i}.(jpg|jpeg|png)")
 
-    lab, unl, ev = build_files(cfg, lists, image_of, lambda i: [(str(root / "masks" / f"{i}.png"), "default")], {"default": lut}, nc, hint)
+    def masks_of(i: str) -> list[tuple[str, str]]:
+        return [(str(root / "masks" / f"{i}.png"), "default")]
+
+    lab, unl, ev = build_files(cfg, lists, image_of, masks_of, {"default": lut}, nc, hint)
     return DatasetBundle(lab, unl, ev, nc, names, voc_palette(nc))
 
 
@@ -360,20 +371,31 @@ def build_camvid(cfg: Any) -> DatasetBundle:
     nc = fixed_num_classes(cfg, 11)
     root = root_of(cfg, "images/ID.jpg, labels/ID.png, splits/")
     split_dir = split_dir_of(cfg, root / "splits")
-    lists = resolve_lists(cfg, split_dir, "camvid", lambda: (split_dir / "train.txt", read_list(split_dir / "train.txt", "data.split='full'")))
+    lists = resolve_lists(cfg, split_dir, "camvid", lambda: _train_list(split_dir))
     luts = {"default": make_lut(nc, ignore=[11, IGNORE])}  # 11 = Unlabelled
     hint = f"CamVid labels hold 0..10 and 11 (void); is data.root={cfg.root} the SegNet CamVid folder?"
     lab, unl, ev = build_files(
-        cfg, lists, lambda i: str(root / "images" / f"{i}.jpg"), lambda i: [(str(root / "labels" / f"{i}.png"), "default")], luts, nc, hint
+        cfg,
+        lists,
+        lambda i: str(root / "images" / f"{i}.jpg"),
+        lambda i: [(str(root / "labels" / f"{i}.png"), "default")],
+        luts,
+        nc,
+        hint,
     )
     return DatasetBundle(lab, unl, ev, nc, list(CAMVID_CLASSES), list(CAMVID_PALETTE))
+
+
+def _train_list(split_dir: Path) -> tuple[Path, list[str]]:
+    return split_dir / "train.txt", read_list(split_dir / "train.txt", "data.split='full'")
 
 
 def _union_of(split_dir: Path, split: str) -> tuple[Path, list[str]]:
     """All training images = labeled + unlabeled of one split (both lists partition train)."""
     folder = split_dir / split
-    ids = read_list(folder / "labeled.txt", "data.split='full'") + read_list(folder / "unlabeled.txt", "data.split='full'")
-    return folder, ids
+    what = "data.split='full'"
+    ids = read_list(folder / "labeled.txt", what) + read_list(folder / "unlabeled.txt", what)
+    return Path(f"{folder / 'labeled.txt'} + unlabeled.txt"), ids
 
 
 def build_voc(cfg: Any) -> DatasetBundle:
@@ -418,7 +440,7 @@ def build_cityscapes(cfg: Any) -> DatasetBundle:
         cfg,
         lists,
         lambda e: str(root / e),
-        lambda e: [(str(root / _cityscapes_label(e, k)), lut) for k, lut in (("labelTrainIds", "train_ids"), ("labelIds", "label_ids"))],
+        lambda e: [(str(root / _cityscapes_label(e, kind)), lut) for kind, lut in CITYSCAPES_LABEL_FILES],
         luts,
         nc,
         hint,

@@ -1,10 +1,17 @@
 """Generated "textured shapes" segmentation data: no files, deterministic, fast (numpy).
 
 Class = shape (background, disc, square, triangle, ring, cross, bar). Every region (background,
-each shape, clutter) gets a random texture (stripes, checkers or smooth noise) blending two random
-colours, so colour and texture carry no class information: only the outline does. Shapes have
-random size, rotation and position (partly outside the image), and later shapes occlude earlier
-ones. Thin background-class lines add clutter, Gaussian noise is added last.
+each shape, background-class clutter lines) gets a random texture (stripes, checkers or smooth
+noise) blending two colours. Shapes have random size, rotation and position (partly outside the
+image); later shapes occlude earlier ones; Gaussian noise is added last.
+
+Colour is only a partial cue, on purpose: backgrounds are greyish (saturation 0..0.5), shapes more
+saturated (0.3..1), and each shape class has a mean hue with a wide spread (sd 0.12 of the hue
+circle), so the hue ranges of neighbouring classes overlap. Measured with a ~0.3M-parameter CNN
+from scratch, 300 iterations of batch 8 (64 px crops), 5 classes, seed 0: 500 labeled images reach
+0.43 mIoU, 10 labeled 0.24 (all-background: 0.16). With uninformative colour (uniform RGB
+everywhere) the same CNN stayed near 0.2 after 300 iterations: shape alone is learned too slowly
+for CPU demos, so the colour cue gives a quick start and the shapes leave room to improve.
 
 Item i of a stream is a pure function of (seed, stream, i): every DataLoader worker and every
 DDP process sees the same image for the same index.
@@ -12,6 +19,7 @@ DDP process sees the same image for the same index.
 
 from __future__ import annotations
 
+import colorsys
 import functools
 
 import numpy as np
@@ -24,6 +32,7 @@ SHAPES = ("disc", "square", "triangle", "ring", "cross", "bar")
 CLASS_NAMES = ("background",) + SHAPES
 PALETTE = ((0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180))
 DEFAULT_NUM_CLASSES = 5  # background + disc, square, triangle, ring
+HUE_SD = 0.12  # spread of a shape class's hue around its mean (fraction of the hue circle)
 STREAMS = {"labeled": 0, "unlabeled": 1, "eval": 2, "test": 3}  # disjoint image streams
 
 
@@ -57,12 +66,36 @@ def _texture(rng: np.random.Generator, y: np.ndarray, x: np.ndarray) -> np.ndarr
     return top * (1 - ty) + bottom * ty
 
 
+def _hsv(h: float, s: float, v: float) -> np.ndarray:
+    return np.array(colorsys.hsv_to_rgb(h % 1.0, s, v), np.float32) * 255
+
+
+def _background_colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    return _hsv(rng.random(), rng.uniform(0, 0.5), rng.uniform(0.2, 1)), _hsv(
+        rng.random(), rng.uniform(0, 0.5), rng.uniform(0.2, 1)
+    )
+
+
+def _shape_colours(rng: np.random.Generator, cls: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    # Main colour near the class hue; the texture's second colour is random but pulled towards the
+    # first (contrast 0.1..0.6), so shapes are fainter-textured than backgrounds.
+    hue = (cls - 1) / (num_classes - 1) + rng.normal(0, HUE_SD)
+    c1 = _hsv(hue, rng.uniform(0.3, 1), rng.uniform(0.4, 1))
+    c2 = rng.uniform(0, 255, 3).astype(np.float32)
+    return c1, c1 + rng.uniform(0.1, 0.6) * (c2 - c1)
+
+
 def _paint(
-    rng: np.random.Generator, canvas: np.ndarray, where: np.ndarray | None, y: np.ndarray, x: np.ndarray
+    rng: np.random.Generator,
+    canvas: np.ndarray,
+    where: np.ndarray | None,
+    y: np.ndarray,
+    x: np.ndarray,
+    colours: tuple[np.ndarray, np.ndarray],
 ) -> None:
-    """Fill canvas[where] (all of it if where is None) with a random two-colour texture."""
+    """Fill canvas[where] (all of it if where is None) with a random texture between two colours."""
     t = _texture(rng, y, x)
-    c1, c2 = rng.uniform(0, 255, (2, 3)).astype(np.float32)
+    c1, c2 = colours
     if where is None:
         canvas[...] = c1 + (c2 - c1) * t[..., None]
     else:
@@ -97,7 +130,7 @@ def render(rng: np.random.Generator, size: int, num_classes: int) -> tuple[np.nd
     """One image (uint8 [size,size,3]) and its mask (uint8 [size,size], values 0..num_classes-1)."""
     yy, xx = _grid(size)
     image = np.empty((size, size, 3), np.float32)
-    _paint(rng, image, None, yy, xx)
+    _paint(rng, image, None, yy, xx, _background_colours(rng))
     mask = np.zeros((size, size), np.uint8)
     # Clutter: thin background-class lines, so "any edge" does not mean "object".
     for _ in range(int(rng.integers(0, 4))):
@@ -109,7 +142,7 @@ def render(rng: np.random.Generator, size: int, num_classes: int) -> tuple[np.nd
         by, bx = yy[y0:y1, x0:x1], xx[y0:y1, x0:x1]
         dy, dx = by - cy, bx - cx
         line = (np.abs(-dx * s + dy * c) <= rng.uniform(0.5, 1.2)) & (np.abs(dx * c + dy * s) <= half)
-        _paint(rng, image[y0:y1, x0:x1], line, by, bx)
+        _paint(rng, image[y0:y1, x0:x1], line, by, bx, _background_colours(rng))
     for _ in range(int(rng.integers(2, 6))):
         cls = int(rng.integers(1, num_classes))
         r = rng.uniform(0.08, 0.22) * size
@@ -120,7 +153,7 @@ def render(rng: np.random.Generator, size: int, num_classes: int) -> tuple[np.nd
             continue  # entirely outside
         by, bx = yy[y0:y1, x0:x1], xx[y0:y1, x0:x1]
         shape = _inside(SHAPES[cls - 1], by - cy, bx - cx, r, rng.uniform(0, 2 * np.pi))
-        _paint(rng, image[y0:y1, x0:x1], shape, by, bx)
+        _paint(rng, image[y0:y1, x0:x1], shape, by, bx, _shape_colours(rng, cls, num_classes))
         mask[y0:y1, x0:x1][shape] = cls
     image += rng.standard_normal(image.shape, dtype=np.float32) * rng.uniform(0, 12)
     return np.clip(image, 0, 255).astype(np.uint8), mask
@@ -160,5 +193,6 @@ class SyntheticShapes(Dataset):
         img, msk = render(rng, self.size, self.num_classes)
         image, mask = torch.from_numpy(img).permute(2, 0, 1).contiguous(), torch.from_numpy(msk)
         if self.transform is not None:
-            image, mask = self.transform(image, mask)
+            image, mask, valid = self.transform(image, mask)
+            return {"image": image, "mask": mask.long(), "valid": valid, "name": f"synthetic_{self.stream}_{index:06d}"}
         return {"image": image, "mask": mask.long(), "name": f"synthetic_{self.stream}_{index:06d}"}

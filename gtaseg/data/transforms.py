@@ -53,21 +53,25 @@ class TrainTransform:
             raise ValueError(f"data.scale_range must satisfy 0 < min <= max, got {scale_range!r}; e.g. [0.5, 2.0]")
         self.crop_size, self.scale_range, self.hflip = int(crop_size), (lo, hi), bool(hflip)
 
-    def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns image, mask and `valid` (False on padding: no pseudo labels are made there)."""
         lo, hi = self.scale_range
         if hi > lo or lo != 1.0:
             f = lo + (hi - lo) * torch.rand(()).item()
             h, w = mask.shape
             image, mask = resize(image, mask, max(1, round(h * f)), max(1, round(w * f)))
         c = self.crop_size
+        h0, w0 = mask.shape
         image, mask = pad_to(image, mask, c)
         h, w = mask.shape
         top = int(torch.randint(0, h - c + 1, ()).item())
         left = int(torch.randint(0, w - c + 1, ()).item())
         image, mask = image[:, top : top + c, left : left + c], mask[top : top + c, left : left + c]
+        valid = torch.zeros(c, c, dtype=torch.bool)
+        valid[: max(0, h0 - top), : max(0, w0 - left)] = True  # padding is at the bottom/right
         if self.hflip and torch.rand(()).item() < 0.5:
-            image, mask = image.flip(-1), mask.flip(-1)
-        return image.contiguous(), mask.contiguous()
+            image, mask, valid = image.flip(-1), mask.flip(-1), valid.flip(-1)
+        return image.contiguous(), mask.contiguous(), valid.contiguous()
 
     def __repr__(self) -> str:
         return f"TrainTransform(crop_size={self.crop_size}, scale_range={self.scale_range}, hflip={self.hflip})"
