@@ -40,8 +40,8 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     except Exception as e:  # truncated, not a checkpoint, or unsafe pickled objects
         raise ValueError(f"checkpoint {path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0]}); "
                          "is it a gtaseg checkpoint written completely?") from None
-    if not isinstance(state, dict) or "models" not in state or "config" not in state:
-        raise ValueError(f"checkpoint {path} is not a gtaseg checkpoint (no 'models'/'config' entries)")
+    if not isinstance(state, dict) or "method" not in state or "config" not in state:
+        raise ValueError(f"checkpoint {path} is not a gtaseg checkpoint (no 'method'/'config' entries)")
     return state
 
 

@@ -1,4 +1,4 @@
-"""Command line: gtaseg train | eval."""
+"""Command line: gtaseg train | eval | predict | compare | report | export | configs."""
 
 from __future__ import annotations
 
@@ -27,6 +27,33 @@ EPILOG_EVAL = """examples:
 The last line printed is 'mIoU: NN.NN'. Results are also written to RUN_DIR/eval/SPLIT_MODEL.json."""
 
 
+EPILOG_PREDICT = """examples:
+  gtaseg predict runs/demo/checkpoints/best.pt photo.jpg --out preds
+  gtaseg predict CKPT images/ more.png list.txt --out preds --batch-size 8 --device cuda
+  gtaseg predict CKPT big_images/ --out preds eval.mode=sliding eval.window=512 eval.stride=341 eval.flip=true
+
+INPUT is an image (jpg/jpeg/png/bmp), a folder (its images, sorted) or a .txt list (one path per line,
+relative to the list's folder). For each image NAME, writes OUT/NAME.png (palette PNG: pixel values are
+class indices, colours the dataset's) and OUT/NAME_overlay.jpg (mask blended on the image)."""
+
+EPILOG_COMPARE = """examples:
+  gtaseg compare runs/sup/checkpoints/best.pt runs/gta/checkpoints/best.pt --labels SupOnly GTA-Seg \\
+      --images a.jpg b.jpg --masks a.png b.png --out grid.png
+
+One row per image: image | each checkpoint's prediction | ground truth (when --masks is given)."""
+
+EPILOG_REPORT = """examples:
+  gtaseg report runs/demo                      # writes runs/demo/report.html
+  gtaseg report runs/demo --out demo.html --examples 6"""
+
+EPILOG_EXPORT = """examples:
+  gtaseg export runs/demo/checkpoints/best.pt --format onnx
+  gtaseg export CKPT --format torchscript --out model.torchscript.pt --model student
+
+Input: float32 [B,3,H,W] RGB in [0,1]; output: logits [B,K,H,W]; batch, height and width are dynamic.
+The exported file is checked against PyTorch on a random input (max |difference| is printed)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gtaseg", description="Semi-supervised semantic segmentation with the Gentle "
                                 "Teaching Assistant (GTA-Seg), Mean Teacher and SupOnly.")
@@ -49,15 +76,73 @@ def build_parser() -> argparse.ArgumentParser:
                    help="config overrides (eval.*, data.eval_split, data.root, ...); model=teacher|student|assistant")
     e.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
+    pr = sub.add_parser("predict", help="segment images with a checkpoint (masks + overlays)", epilog=EPILOG_PREDICT,
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="Predict class masks for images, folders or list files.")
+    pr.add_argument("checkpoint", help="path to a checkpoint (.pt) written by gtaseg train")
+    pr.add_argument("inputs", nargs="+", metavar="INPUT|KEY=VALUE",
+                    help="images, folders, .txt lists; and eval.* overrides such as eval.mode=sliding")
+    pr.add_argument("--out", required=True, help="output folder")
+    _model_options(pr)
+    pr.add_argument("--batch-size", type=int, default=4, help="images of equal size per forward pass (default 4)")
+    pr.add_argument("--alpha", type=float, default=0.5, help="mask weight in the overlays (default 0.5)")
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    cm = sub.add_parser("compare", help="side-by-side predictions of several checkpoints (one PNG grid)",
+                        epilog=EPILOG_COMPARE, formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="Compare checkpoints qualitatively on a few images.")
+    cm.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="checkpoints (.pt) to compare")
+    cm.add_argument("--images", nargs="+", required=True, metavar="IMAGE", help="images, folders or .txt lists")
+    cm.add_argument("--masks", nargs="+", metavar="MASK", help="ground-truth masks (class-index PNGs), same order as the images")
+    cm.add_argument("--labels", nargs="+", metavar="LABEL", help="column titles, one per checkpoint")
+    cm.add_argument("--out", required=True, help="output PNG")
+    _model_options(cm)
+    cm.add_argument("--tile-height", type=int, default=256, help="height of each tile in pixels (default 256)")
+    cm.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    rp = sub.add_parser("report", help="HTML report of a training run (curves, per-class IoU, examples)",
+                        epilog=EPILOG_REPORT, formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="Write a self-contained HTML page (inline charts and images) about a run.")
+    rp.add_argument("run_dir", help="a run directory (train.out_dir)")
+    rp.add_argument("--out", help="output HTML file (default: RUN_DIR/report.html)")
+    rp.add_argument("--examples", type=int, default=4, help="prediction examples to show (default 4; 0: none)")
+    rp.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"), help="device for the examples")
+    rp.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    ex = sub.add_parser("export", help="export a checkpoint's network to ONNX or TorchScript", epilog=EPILOG_EXPORT,
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="Export the network (input [0,1] RGB, output logits) for deployment.")
+    ex.add_argument("checkpoint", help="path to a checkpoint (.pt) written by gtaseg train")
+    ex.add_argument("--format", required=True, choices=("onnx", "torchscript"), help="output format")
+    ex.add_argument("--out", help="output file (default: next to the checkpoint, e.g. best_teacher.onnx)")
+    ex.add_argument("--model", default="teacher", choices=("teacher", "student", "assistant"),
+                    help="which network of the checkpoint (default teacher)")
+    ex.add_argument("--height", type=int, default=512, help="height of the example input used to trace (default 512)")
+    ex.add_argument("--width", type=int, default=512, help="width of the example input used to trace (default 512)")
+    ex.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    ex.add_argument("--dynamo", action="store_true", help="ONNX: use the torch.export-based exporter (opset >= 18)")
+    ex.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
     c = sub.add_parser("configs", help="list the built-in configs")
     c.add_argument("name", nargs="?", help="print this built-in config")
     return p
 
 
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="teacher", choices=("teacher", "student", "assistant"),
+                   help="which network of the checkpoint (default teacher; sup_only checkpoints: student)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: cuda when available")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # predict takes INPUTs and overrides on both sides of its options (INPUT --out DIR KEY=VALUE)
+        if args.command != "predict" or any(e.startswith("-") for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.inputs += extra
     if args.command is None:
         parser.print_help()
         return 0
@@ -66,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_train(args)
         if args.command == "eval":
             return cmd_eval(args)
+        if args.command in ("predict", "compare", "report", "export"):
+            return {"predict": cmd_predict, "compare": cmd_compare, "report": cmd_report,
+                    "export": cmd_export}[args.command](args)
         return cmd_configs(args)
     except KeyboardInterrupt:
         print("interrupted; the last checkpoint is kept", file=sys.stderr)
@@ -130,4 +218,113 @@ def cmd_configs(args: argparse.Namespace) -> int:
         print((resources.files("gtaseg.configs") / f"{args.name}.yaml").read_text())
     else:
         print("\n".join(builtin_configs()))
+    return 0
+
+
+def _split_overrides(items: list[str]) -> tuple[list[str], list[str]]:
+    """Existing paths are inputs; SECTION.KEY=VALUE words are config overrides."""
+    import re
+
+    inputs, overrides = [], []
+    for item in items:
+        if not Path(item).exists() and re.match(r"^[a-z_]+\.[a-z_]+=", item):
+            overrides.append(item)
+        else:
+            inputs.append(item)
+    return inputs, overrides
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from gtaseg.api import load_model
+    from gtaseg.predict import expand_inputs, predict_files
+
+    inputs, overrides = _split_overrides(args.inputs)
+    if not inputs:
+        raise ValueError("no INPUT given; pass image files, folders or .txt lists before or after the overrides")
+    inputs = expand_inputs(inputs)  # missing files fail before the model is loaded
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size {args.batch_size} must be >= 1")
+    model = load_model(args.checkpoint, args.model, args.device, overrides)
+    e = model.eval_cfg
+    mode = f"sliding {e.window}/{e.stride}" if e.mode == "sliding" else "whole image"
+    print(f"{model.name} of {args.checkpoint} (iteration {model.step}), {mode}{' + flip' if e.flip else ''}, "
+          f"device {model.device}", file=sys.stderr)
+    masks = predict_files(model, inputs, args.out, args.batch_size, args.alpha, progress=not args.quiet)
+    print(f"wrote {len(masks)} masks (NAME.png) and overlays (NAME_overlay.jpg) to {args.out}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from gtaseg.api import load_model
+    from gtaseg.data.datasets import read_image, read_mask
+    from gtaseg.predict import expand_inputs
+    from gtaseg.visualize import comparison_grid
+
+    images_paths = expand_inputs(args.images)
+    labels = args.labels or _default_labels(args.checkpoints)
+    if len(labels) != len(args.checkpoints):
+        raise ValueError(f"--labels gives {len(labels)} names for {len(args.checkpoints)} checkpoints; give one per checkpoint")
+    mask_paths = expand_inputs(args.masks) if args.masks else None
+    if mask_paths is not None and len(mask_paths) != len(images_paths):
+        raise ValueError(f"--masks gives {len(mask_paths)} masks for {len(images_paths)} images; give one per image, "
+                         "in the same order")
+    images = [read_image(str(p)) for p in images_paths]
+    truths = None
+    if mask_paths is not None:  # checked before any network runs
+        truths = []
+        for img, mp in zip(images, mask_paths):
+            m = read_mask(str(mp)).astype(np.int64)
+            if m.shape != img.shape[:2]:
+                raise ValueError(f"mask {mp} is {m.shape[1]}x{m.shape[0]} but its image is {img.shape[1]}x{img.shape[0]}; "
+                                 "give --masks in the order of --images")
+            truths.append(m)
+    preds, first = [], None
+    for ck in args.checkpoints:
+        model = load_model(ck, args.model, args.device)
+        if first is None:
+            first = model
+        elif model.num_classes != first.num_classes:
+            raise ValueError(f"{ck} predicts {model.num_classes} classes but {args.checkpoints[0]} predicts "
+                             f"{first.num_classes}; compare checkpoints of the same dataset")
+        preds.append(model.predict_batch(images))
+    for m, mp in zip(truths or [], mask_paths or []):
+        bad = np.unique(m[(m >= first.num_classes) & (m != 255)])
+        if bad.size:
+            raise ValueError(f"mask {mp} holds values {bad[:10].tolist()} that are neither class indices "
+                             f"0..{first.num_classes - 1} nor 255 (ignore); give class-index masks")
+    grid = comparison_grid([Image.fromarray(i) for i in images], preds, labels, first.class_names, first.palette,
+                           truths, tile_height=args.tile_height)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    grid.save(args.out)
+    print(f"wrote {args.out} ({len(images)} images x {len(labels)} models, {grid.size[0]}x{grid.size[1]} px)")
+    return 0
+
+
+def _default_labels(checkpoints: list[str]) -> list[str]:
+    """runs/gta/checkpoints/best.pt -> 'gta/best'; the file name alone when run names are missing."""
+    labels = []
+    for ck in checkpoints:
+        p = Path(ck)
+        labels.append(f"{p.parent.parent.name}/{p.stem}" if p.parent.name == "checkpoints" else p.stem)
+    return labels
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from gtaseg.report import build_report
+
+    out = build_report(args.run_dir, args.out, args.examples, args.device)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from gtaseg.export import export
+
+    path, diff = export(args.checkpoint, args.format, args.out, args.model, args.height, args.width, args.opset,
+                        args.dynamo)
+    check = "not checked (pip install onnxruntime to check)" if diff != diff else f"max |difference| to PyTorch {diff:.2e}"
+    print(f"wrote {path} ({args.format}; input float32 [B,3,H,W] in [0,1], output logits [B,K,H,W]); {check}")
     return 0

@@ -81,7 +81,8 @@ def train_loader(ds: Dataset, batch: int, cfg: Config, info: distributed.DistInf
     workers = cfg.data.num_workers
     return iter(DataLoader(Seeded(ds), batch_size=batch, sampler=sampler, num_workers=workers, drop_last=True,
                            pin_memory=info.device.type == "cuda", persistent_workers=workers > 0,
-                           prefetch_factor=4 if workers > 0 else None, worker_init_fn=_worker_init))
+                           prefetch_factor=4 if workers > 0 else None, worker_init_fn=_worker_init,
+                           generator=torch.Generator()))  # own generator: never draws from the global RNG
 
 
 def eval_loader(ds: Dataset, cfg: Config, info: distributed.DistInfo) -> DataLoader:
@@ -89,7 +90,7 @@ def eval_loader(ds: Dataset, cfg: Config, info: distributed.DistInfo) -> DataLoa
     shard = list(range(info.rank, len(ds), info.world_size))
     return DataLoader(torch.utils.data.Subset(ds, shard), batch_size=cfg.eval.batch_size,
                       num_workers=min(cfg.data.num_workers, 2), pin_memory=info.device.type == "cuda",
-                      worker_init_fn=_worker_init)
+                      worker_init_fn=_worker_init, generator=torch.Generator())
 
 
 def to_input(images: Tensor, device: torch.device, channels_last: bool = False) -> Tensor:
@@ -102,24 +103,25 @@ def to_input(images: Tensor, device: torch.device, channels_last: bool = False) 
 
 
 def sliding_window(model: nn.Module, x: Tensor, num_classes: int, window: int, stride: int) -> Tensor:
-    """Average softmax over windows that cover the image; the last window of a row/column ends at the edge."""
+    """Average softmax over windows covering the image; the last window of a row/column ends at the edge.
+
+    A window larger than the image is clipped to it, so a window that covers the image is exactly
+    whole-image inference.
+    """
     b, _, h, w = x.shape
-    ph, pw = max(window - h, 0), max(window - w, 0)
-    xp = F.pad(x, (0, pw, 0, ph))  # image smaller than the window: pad, predict, crop back
-    hp, wp = xp.shape[-2:]
-    probs = x.new_zeros(b, num_classes, hp, wp)
-    count = x.new_zeros(1, 1, hp, wp)
+    wh, ww = min(window, h), min(window, w)
+    probs = x.new_zeros(b, num_classes, h, w)
+    count = x.new_zeros(1, 1, h, w)
 
-    def starts(size: int) -> list[int]:
-        last = size - window
-        return sorted({*range(0, last, stride), last})
+    def starts(size: int, win: int) -> list[int]:
+        return sorted({*range(0, size - win, stride), size - win})
 
-    for top in starts(hp):
-        for left in starts(wp):
-            crop = xp[:, :, top : top + window, left : left + window]
-            probs[:, :, top : top + window, left : left + window] += model(crop).float().softmax(1)
-            count[:, :, top : top + window, left : left + window] += 1
-    return (probs / count)[:, :, :h, :w]
+    for top in starts(h, wh):
+        for left in starts(w, ww):
+            crop = x[:, :, top : top + wh, left : left + ww]
+            probs[:, :, top : top + wh, left : left + ww] += model(crop).float().softmax(1)
+            count[:, :, top : top + wh, left : left + ww] += 1
+    return probs / count
 
 
 def predict_probs(model: nn.Module, x: Tensor, num_classes: int, mode: str = "whole", window: int = 512,
@@ -330,11 +332,9 @@ def _train(cfg: Config, info: distributed.DistInfo) -> dict[str, Any]:
                 bar.set_postfix({k.split("/")[-1]: f"{v:.3f}" for k, v in mean.items() if k.startswith("loss/")})
             window, tic = [], time.perf_counter()
         if (t.eval_every and done % t.eval_every == 0) or done == t.iters:
-            results = {}
-            for name in t.eval_models:
-                results[name] = evaluate(method.eval_model(name), ev_loader, data.num_classes, cfg, device, method.autocast)
-                log.write(done, "eval", {f"miou/{name}": results[name]["miou"], f"pixel_acc/{name}": results[name]["pixel_acc"],
-                                         f"iou/{name}": results[name]["iou"]})
+            results = {n: evaluate(method.eval_model(n), ev_loader, data.num_classes, cfg, device, method.autocast)
+                       for n in t.eval_models}
+            log.write(done, "eval", {f"{k}/{n}": r[k] for n, r in results.items() for k in ("miou", "pixel_acc", "iou")})
             main = results[t.eval_models[0]]["miou"]
             if bar:
                 bar.write(f"iteration {done}: " + ", ".join(f"mIoU {n} {r['miou']:.2f}" for n, r in results.items()))

@@ -1,0 +1,136 @@
+"""The training loop, evaluation modes, checkpoints and the CLI on tiny runs."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from gtaseg import checkpoint
+from gtaseg.cli import main
+from gtaseg.config import load_config
+from gtaseg.engine import SeededSampler, center_crop, predict_probs, train
+from gtaseg.models import build_segmenter
+
+TINY = ["model.aspp_channels=16", "model.decoder_channels=16", "model.low_level_channels=8",
+        "data.synthetic_num_unlabeled=16", "data.synthetic_num_eval=4", "data.synthetic_size=48",
+        "data.crop_size=40", "data.num_workers=0", "train.progress=false"]
+
+
+def tiny(tmp_path: Path, *overrides: str, name: str = "run"):
+    return load_config("demo", [*TINY, f"train.out_dir={tmp_path / name}", *overrides])
+
+
+def model_and_image(h=37, w=53):
+    cfg = load_config("demo", TINY)
+    torch.manual_seed(0)
+    return build_segmenter(cfg.model, 5).eval(), torch.rand(2, 3, h, w)
+
+
+@torch.no_grad()
+def test_sliding_window_equals_whole_image_when_window_covers_it():
+    model, x = model_and_image()
+    whole = predict_probs(model, x, 5, "whole")
+    assert torch.equal(predict_probs(model, x, 5, "sliding", window=64, stride=32), whole)
+    assert torch.equal(predict_probs(model, x, 5, "sliding", window=53, stride=10), whole)
+
+
+@torch.no_grad()
+def test_sliding_window_covers_every_pixel_with_overlap_average():
+    model, x = model_and_image()
+    probs = predict_probs(model, x, 5, "sliding", window=24, stride=16)
+    assert probs.shape == (2, 5, 37, 53)
+    assert torch.allclose(probs.sum(1), torch.ones(2, 37, 53), atol=1e-5)  # every pixel covered
+    # a pixel seen by one window only equals that window's own prediction
+    corner = model(x[:, :, :24, :24]).softmax(1)[:, :, :8, :8]
+    assert torch.allclose(probs[:, :, :8, :8], corner, atol=1e-6)
+
+
+@torch.no_grad()
+def test_flip_averages_mirrored_prediction():
+    model, x = model_and_image()
+    p = predict_probs(model, x, 5, "whole", flip=True)
+    expected = (model(x).softmax(1) + model(x.flip(-1)).softmax(1).flip(-1)) / 2
+    assert torch.allclose(p, expected, atol=1e-6)
+
+
+def test_center_crop_pads_with_ignore():
+    x, y = torch.ones(1, 3, 10, 20), torch.zeros(1, 10, 20, dtype=torch.long)
+    cx, cy = center_crop(x, y, 12)
+    assert cx.shape[-2:] == (12, 12) and (cy[:, 0] == 255).all() and (cy[:, 1:11] == 0).all()
+    assert (cx[:, :, 0] == 0).all()
+
+
+def test_sampler_positions_resume_and_shard():
+    s = SeededSampler(10, seed=3, rank=0, world=1)
+    it = iter(s)
+    first = [next(it) for _ in range(25)]
+    assert sorted(i for i, _ in first[:10]) == list(range(10))  # an epoch is a permutation
+    resumed = iter(SeededSampler(10, seed=3, start=13))
+    assert [next(resumed) for _ in range(12)] == first[13:]
+    ranks = [[next(iter_) for _ in range(5)] for iter_ in (iter(SeededSampler(10, 3, r, 2)) for r in range(2))]
+    assert sorted(i for r in ranks for i, _ in r) == list(range(10))
+
+
+def test_train_writes_run_dir_and_eval_prints_miou(tmp_path, capsys):
+    cfg = tiny(tmp_path, "train.iters=4", "train.eval_every=2", "train.save_every=2", "method.warmup_iters=2",
+               "train.eval_models=teacher,student,assistant")
+    results = train(cfg)
+    run = tmp_path / "run"
+    assert (run / "config.yaml").is_file() and (run / "checkpoints/latest.pt").is_file()
+    assert (run / "checkpoints/best.pt").is_file() and (run / "tensorboard").is_dir()
+    lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [l for l in lines if l["kind"] == "eval"]
+    assert [e["step"] for e in evals] == [2, 4] and "miou/assistant" in evals[-1]
+    assert any("pl/kept_fraction" in l for l in lines if l["kind"] == "train")
+    state = checkpoint.load(run / "checkpoints/latest.pt")
+    assert state["step"] == 4 and set(state["method"]["models"]) == {"student", "teacher", "assistant"}
+    assert set(state["method"]["learners"]) == {"student", "assistant"}
+    capsys.readouterr()
+    assert main(["eval", str(run / "checkpoints/latest.pt"), "model=teacher"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == f"mIoU: {results['teacher']['miou']:.2f}"
+    assert json.loads((run / "eval/val_teacher.json").read_text())["miou"] == pytest.approx(results["teacher"]["miou"])
+    assert main(["eval", str(run / "checkpoints/latest.pt"), "eval.mode=sliding", "eval.window=32",
+                 "eval.stride=16", "eval.flip=true", "model=student"]) == 0
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_is_exact(tmp_path, monkeypatch):
+    args = ("train.iters=6", "train.eval_every=0", "train.save_every=3", "method.warmup_iters=2",
+            "method.cutmix_prob=0.5")
+    train(tiny(tmp_path, *args, name="straight"))
+    from gtaseg.methods import GTA
+
+    step_fn = GTA.train_step
+
+    def stop_at_4(self, *a):
+        if a[-1] == 4:  # iteration 4 starts after the checkpoint of iteration 3
+            raise Interrupt
+        return step_fn(self, *a)
+
+    monkeypatch.setattr(GTA, "train_step", stop_at_4)
+    with pytest.raises(Interrupt):
+        train(tiny(tmp_path, *args, name="halves"))
+    monkeypatch.setattr(GTA, "train_step", step_fn)
+    assert checkpoint.load(tmp_path / "halves/checkpoints/latest.pt")["step"] == 3
+    train(tiny(tmp_path, *args, name="halves"))  # same out_dir: resumes at iteration 3
+    a = checkpoint.load(tmp_path / "straight/checkpoints/latest.pt")["method"]
+    b = checkpoint.load(tmp_path / "halves/checkpoints/latest.pt")["method"]
+    for name in a["models"]:
+        for k, v in a["models"][name].items():
+            assert torch.equal(v, b["models"][name][k]), (name, k)
+    sa = a["learners"]["assistant"]["optimizer"]["state"]
+    sb = b["learners"]["assistant"]["optimizer"]["state"]
+    assert all(torch.equal(sa[k]["momentum_buffer"], sb[k]["momentum_buffer"]) for k in sa)
+
+
+def test_poly_lr_is_pure_function_of_iteration():
+    from gtaseg.methods import poly_lr_factor
+
+    assert poly_lr_factor(0, 100, 0.9) == 1.0
+    assert poly_lr_factor(50, 100, 0.9) == pytest.approx(0.5**0.9)
+    assert poly_lr_factor(100, 100, 0.9) == 0.0
