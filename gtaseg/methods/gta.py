@@ -64,14 +64,7 @@ class GTA(TeacherMethod):
         m = self.cfg.method
         assistant, student = self.learners["assistant"], self.learners["student"]
         if step < self.warmup:
-            # Warm-up on labeled data. Only the student learns: teacher and assistant are
-            # overwritten by its copy when warm-up ends, so training them would change nothing.
-            with self.autocast():
-                loss = supervised_ce(student(x_l), y_l)
-            student.step(loss)
-            return {"loss/student": loss.item()}
-        if step == self.warmup:
-            self.end_warmup()
+            return self.warmup_step(x_l, y_l, step)
         n_l = len(x_l)
 
         # 4-5. Teacher pseudo labels (Eq. 1-2, no gradient), re-weighted by confidence (Eq. 6)

@@ -18,13 +18,8 @@ class MeanTeacher(TeacherMethod):
 
     def train_step(self, x_l: Tensor, y_l: Tensor, x_u: Tensor, u: dict, step: int) -> dict[str, float]:
         student = self.learners["student"]
-        if step < self.warmup:  # labeled data only, then the teacher starts as a copy
-            with self.autocast():
-                loss = supervised_ce(student(x_l), y_l)
-            student.step(loss)
-            return {"loss/student": loss.item()}
-        if step == self.warmup:
-            self.end_warmup()
+        if step < self.warmup:
+            return self.warmup_step(x_l, y_l, step)
         # Eq. 3: pseudo labels from the teacher (no gradient)
         x_u, pl, stats = self.teach(x_l, x_u, u)
         # Eq. 4: one forward of labeled + unlabeled, loss = L_s + mu * L_u

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from gtaseg.config import Config
 from gtaseg.distributed import DistInfo
 from gtaseg.ema import EMA, ema_decay
-from gtaseg.losses import IGNORE, PseudoLabels, confidence, pseudo_labels
+from gtaseg.losses import IGNORE, PseudoLabels, confidence, pseudo_labels, supervised_ce
 from gtaseg.methods.base import Method, cutmix
 
 
@@ -27,8 +27,20 @@ class TeacherMethod(Method):
         return ema_decay(step - self.warmup, m.ema_decay, m.ema_schedule, m.ema_decay_max)
 
     def end_warmup(self) -> None:
-        """Real copies of the student's weights (never shared storage)."""
+        """Real copies of the student's weights (never shared storage). Without warm-up nothing is
+        needed: build_models makes every model a deep copy of the student."""
         self.teacher_ema.copy()
+
+    def warmup_step(self, x_l: Tensor, y_l: Tensor, step: int) -> dict[str, float]:
+        """Labeled data only. Only the student learns: the other models are overwritten by its copy
+        when warm-up ends, so training them would change nothing."""
+        student = self.learners["student"]
+        with self.autocast():
+            loss = supervised_ce(student(x_l), y_l)
+        student.step(loss)
+        if step == self.warmup - 1:
+            self.end_warmup()
+        return {"loss/student": loss.item()}
 
     @torch.no_grad()
     def teach(self, x_l: Tensor, x_u: Tensor, u: dict) -> tuple[Tensor, PseudoLabels, dict[str, float]]:
