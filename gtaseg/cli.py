@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Compare checkpoints qualitatively on a few images.")
     cm.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="checkpoints (.pt) to compare")
     cm.add_argument("--images", nargs="+", required=True, metavar="IMAGE", help="images, folders or .txt lists")
-    cm.add_argument("--masks", nargs="+", metavar="MASK", help="ground-truth masks (class-index PNGs), same order as the images")
+    cm.add_argument("--masks", nargs="+", metavar="MASK",
+                    help="ground-truth masks (class-index PNGs), in the order of --images")
     cm.add_argument("--labels", nargs="+", metavar="LABEL", help="column titles, one per checkpoint")
     cm.add_argument("--out", required=True, help="output PNG")
     _model_options(cm)
@@ -188,7 +189,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     data = build_datasets(cfg.data)
     model = load_trained(state, cfg, cfg.eval.model, args.checkpoint).to(info.device)
     metrics = evaluate(model, eval_loader(data.eval, cfg, info), data.num_classes, cfg, info.device)
-    distributed.cleanup()
+    distributed.cleanup(info)
     if not info.is_main:
         return 0
     width = max(len(n) for n in data.class_names)
@@ -244,6 +245,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     inputs = expand_inputs(inputs)  # missing files fail before the model is loaded
     if args.batch_size < 1:
         raise ValueError(f"--batch-size {args.batch_size} must be >= 1")
+    if not 0 <= args.alpha <= 1:
+        raise ValueError(f"--alpha {args.alpha} must be in [0, 1] (weight of the mask colours in the overlay)")
     model = load_model(args.checkpoint, args.model, args.device, overrides)
     e = model.eval_cfg
     mode = f"sliding {e.window}/{e.stride}" if e.mode == "sliding" else "whole image"
@@ -266,7 +269,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     images_paths = expand_inputs(args.images)
     labels = args.labels or _default_labels(args.checkpoints)
     if len(labels) != len(args.checkpoints):
-        raise ValueError(f"--labels gives {len(labels)} names for {len(args.checkpoints)} checkpoints; give one per checkpoint")
+        raise ValueError(f"--labels gives {len(labels)} names for {len(args.checkpoints)} checkpoints; "
+                         "give one per checkpoint")
     mask_paths = expand_inputs(args.masks) if args.masks else None
     if mask_paths is not None and len(mask_paths) != len(images_paths):
         raise ValueError(f"--masks gives {len(mask_paths)} masks for {len(images_paths)} images; give one per image, "
@@ -278,8 +282,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for img, mp in zip(images, mask_paths):
             m = read_mask(str(mp)).astype(np.int64)
             if m.shape != img.shape[:2]:
-                raise ValueError(f"mask {mp} is {m.shape[1]}x{m.shape[0]} but its image is {img.shape[1]}x{img.shape[0]}; "
-                                 "give --masks in the order of --images")
+                raise ValueError(f"mask {mp} is {m.shape[1]}x{m.shape[0]} but its image is "
+                                 f"{img.shape[1]}x{img.shape[0]}; give --masks in the order of --images")
             truths.append(m)
     preds, first = [], None
     for ck in args.checkpoints:
@@ -325,6 +329,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     path, diff = export(args.checkpoint, args.format, args.out, args.model, args.height, args.width, args.opset,
                         args.dynamo)
-    check = "not checked (pip install onnxruntime to check)" if diff != diff else f"max |difference| to PyTorch {diff:.2e}"
+    checked = f"max |difference| to PyTorch {diff:.2e}"
+    check = "not checked (pip install onnxruntime to check)" if diff != diff else checked
     print(f"wrote {path} ({args.format}; input float32 [B,3,H,W] in [0,1], output logits [B,K,H,W]); {check}")
     return 0

@@ -54,6 +54,7 @@ class ModelConfig:
     decoder_channels: int = 256
     low_level_channels: int = 48
     dropout: float = 0.1
+    freeze_bn: bool = False  # BatchNorm uses running statistics in training too
 
 
 @dataclass

@@ -16,6 +16,7 @@ class DistInfo:
     world_size: int = 1
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
+    owns_group: bool = False  # this process created the process group (and destroys it)
 
     @property
     def is_main(self) -> bool:
@@ -43,9 +44,10 @@ def init(device_name: str = "auto") -> DistInfo:
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(device_name, local)
-    if world > 1 and not dist.is_initialized():
+    owns = world > 1 and not dist.is_initialized()
+    if owns:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return DistInfo(rank, world, local, device)
+    return DistInfo(rank, world, local, device, owns)
 
 
 def wrap(model: nn.Module, info: DistInfo) -> nn.Module:
@@ -53,7 +55,8 @@ def wrap(model: nn.Module, info: DistInfo) -> nn.Module:
     if not info.enabled:
         return model
     ids = [info.device.index] if info.device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
+    # Buffers (BatchNorm statistics) follow rank 0 at every forward, so all ranks stay identical.
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
 
 def barrier() -> None:
@@ -62,14 +65,18 @@ def barrier() -> None:
 
 
 def all_reduce_mean(values: dict[str, float], device: torch.device) -> dict[str, float]:
-    if not (dist.is_available() and dist.is_initialized()) or not values:
+    """Mean of each logged value over the ranks that have it (keys may differ between ranks)."""
+    if not (dist.is_available() and dist.is_initialized()):
         return values
-    t = torch.tensor(list(values.values()), dtype=torch.float64, device=device)
+    key_sets: list = [None] * dist.get_world_size()
+    dist.all_gather_object(key_sets, sorted(values))
+    keys = sorted(set().union(*key_sets))
+    t = torch.tensor([[values.get(k, 0.0), float(k in values)] for k in keys], dtype=torch.float64, device=device)
     dist.all_reduce(t)
-    t /= dist.get_world_size()
-    return dict(zip(values, t.tolist()))
+    return {k: s / n for k, (s, n) in zip(keys, t.tolist()) if n > 0}
 
 
-def cleanup() -> None:
-    if dist.is_available() and dist.is_initialized():
+def cleanup(info: DistInfo) -> None:
+    if info.owns_group and dist.is_initialized():
+        dist.barrier()  # no rank tears down the group while another still uses it
         dist.destroy_process_group()

@@ -36,8 +36,9 @@ class SeededSampler(Sampler):
     """Endless shuffled stream of (index, seed) for one rank, starting at sample `start` of that rank.
 
     Epoch e is a permutation drawn from (seed, e), split over ranks; every item carries its own
-    augmentation seed, so the data depend only on the position in the stream: a resumed run or a
-    different number of workers sees exactly the same batches.
+    augmentation seed from its global position, so the data depend only on the position in the
+    stream: a resumed run, another number of workers, or N ranks x batch B against one process x
+    batch N*B see exactly the same images.
     """
 
     def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1, start: int = 0):
@@ -52,7 +53,7 @@ class SeededSampler(Sampler):
             perm = perm.repeat(math.ceil(self.per_rank * self.world / self.n))[: self.per_rank * self.world]
             mine = perm[self.rank :: self.world].tolist()
             for i in range(offset, self.per_rank):
-                yield mine[i], hash((self.seed, epoch, self.rank, i)) & 0x7FFFFFFF
+                yield mine[i], hash((self.seed, epoch, i * self.world + self.rank)) & 0x7FFFFFFF
             epoch, offset = epoch + 1, 0
 
 
@@ -237,12 +238,13 @@ def train(cfg: Config) -> dict[str, Any]:
     """Train `cfg` (resuming from out_dir/checkpoints/latest.pt when present); returns the last evaluation."""
     info = distributed.init(cfg.train.device)
     try:
-        return _train(cfg, info)
+        return fit(cfg, info)[1]
     finally:
-        distributed.cleanup()
+        distributed.cleanup(info)
 
 
-def _train(cfg: Config, info: distributed.DistInfo) -> dict[str, Any]:
+def fit(cfg: Config, info: distributed.DistInfo) -> tuple[Method, dict[str, Any]]:
+    """The training loop in this process (one rank of a torchrun job, or the only process)."""
     t = cfg.train
     device = info.device
     out = Path(t.out_dir)
@@ -324,8 +326,7 @@ def _train(cfg: Config, info: distributed.DistInfo) -> dict[str, Any]:
         if done % t.log_every == 0 or done == t.iters:
             keys = {k for w in window for k in w}
             mean = {k: float(np.mean([w[k] for w in window if k in w])) for k in sorted(keys)}
-            mean = distributed.all_reduce_mean(mean, device) if info.enabled and all(
-                all(k in w for w in window) for k in keys) else mean
+            mean = distributed.all_reduce_mean(mean, device)
             elapsed = time.perf_counter() - tic
             log.write(done, "train", {**mean, **lrs, "it_per_s": len(window) / max(elapsed, 1e-9)})
             if bar:
@@ -353,7 +354,7 @@ def _train(cfg: Config, info: distributed.DistInfo) -> dict[str, Any]:
     if info.is_main and results:
         for name, r in results.items():
             print(f"mIoU ({name}): {r['miou']:.2f}")
-    return results
+    return method, results
 
 
 def gather_rng() -> list[dict[str, Any]]:

@@ -96,7 +96,7 @@ def predict_files(model: SegmentationModel, inputs: Sequence[str | Path], out_di
         pred = model.predict_proba_batch(batch).argmax(1).cpu().numpy()
         for i, img, mask in zip(group, images, pred):
             palette_png(mask, model.palette).save(masks[i])
-            overlay(img, mask, model.palette, alpha).save(out / f"{names[i]}_overlay.jpg", quality=92)
+            overlay(img, mask, model.palette, alpha).save(out / f"{names[i]}_overlay.jpg", quality=95, subsampling=0)
         bar.update(len(group))
     bar.close()
     return masks

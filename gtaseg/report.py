@@ -88,6 +88,18 @@ def best_class_iou(records: Sequence[dict[str, Any]], run_dir: Path, model: str,
     return None
 
 
+def _names_from_eval_files(run_dir: Path) -> list[str]:
+    """Class names recorded by `gtaseg eval` (used when no checkpoint is left to ask)."""
+    for f in sorted((run_dir / "eval").glob("*.json")):
+        try:
+            names = json.loads(f.read_text()).get("class_names")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(names, list) and names:
+            return [str(n) for n in names]
+    return []
+
+
 def _floats(values: Sequence[Any]) -> list[float]:
     return [float(v) if isinstance(v, (int, float)) else float("nan") for v in values]
 
@@ -298,7 +310,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, examples: i
     if bad_lines:
         notes.append(f"{bad_lines} unreadable line(s) in metrics.jsonl were skipped")
     # The best checkpoint knows its own step and score; without it, fall back to the log.
-    best_ckpt = next((p for p in (run / "checkpoints" / "best.pt", run / "checkpoints" / "latest.pt") if p.is_file()), None)
+    candidates = (run / "checkpoints" / "best.pt", run / "checkpoints" / "latest.pt")
+    best_ckpt = next((p for p in candidates if p.is_file()), None)
     best: dict[str, Any] = {}
     state_step = None
     class_names: list[str] = []
@@ -377,7 +390,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, examples: i
     ious = Section("Per-class IoU of the best checkpoint")
     per_class = best_class_iou(records, run, main_model, best.get("step"))
     if per_class is not None:
-        names = class_names or [f"class {i}" for i in range(len(per_class.values))]
+        names = class_names or _names_from_eval_files(run) or [f"class {i}" for i in range(len(per_class.values))]
         if not palette:
             from gtaseg.data.datasets import voc_palette
 

@@ -52,7 +52,10 @@ def palette_png(mask: np.ndarray, palette: Palette) -> Image.Image:
 
 def overlay(image: Image.Image | np.ndarray, mask: np.ndarray, palette: Palette, alpha: float = 0.5) -> Image.Image:
     """The colour mask blended on the image: alpha = weight of the mask colours."""
-    base = image.convert("RGB") if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, np.uint8), "RGB")
+    if isinstance(image, Image.Image):
+        base = image.convert("RGB")
+    else:
+        base = Image.fromarray(np.asarray(image, np.uint8), "RGB")
     colour = colorize(mask, palette)
     if colour.size != base.size:
         raise ValueError(f"mask size {colour.size} differs from image size {base.size} (width, height)")

@@ -41,7 +41,8 @@ def test_predict_writes_palette_masks_and_overlays(run, inputs, tmp_path, capsys
     assert rc == 0
     assert "wrote 4 masks" in capsys.readouterr().out
     model = load_model(ckpt, device="cpu")
-    paths = [inputs["folder"] / n for n in ("img0.png", "img1.png", "odd.jpg")] + [inputs["list"].parent / "sub/listed.bmp"]
+    paths = [inputs["folder"] / n for n in ("img0.png", "img1.png", "odd.jpg")]
+    paths.append(inputs["list"].parent / "sub" / "listed.bmp")
     images = [np.array(Image.open(p).convert("RGB")) for p in paths]
     expected = model.predict_batch(images, batch_size=4)  # same grouping as the command
     flat_palette = [v for c in model.palette for v in c]
@@ -56,8 +57,10 @@ def test_predict_writes_palette_masks_and_overlays(run, inputs, tmp_path, capsys
         assert agree > 0.999
         ov = Image.open(out / f"{p.stem}_overlay.jpg")
         assert ov.size == (img.shape[1], img.shape[0]) and ov.mode == "RGB"
-        blend = 0.5 * img + 0.5 * np.array(colorize(idx, model.palette))
-        assert np.abs(np.array(ov).astype(float) - blend).mean() < 4  # JPEG loses a little
+        colour = np.array(colorize(idx, model.palette)).astype(float)
+        err = np.abs(np.array(ov).astype(float) - (0.5 * img + 0.5 * colour)).mean()
+        other = np.abs(np.array(ov).astype(float) - (0.7 * img + 0.3 * colour)).mean()
+        assert err < 5 and err < other / 2  # JPEG loses a little (noisy test images); alpha 0.5 fits far better
 
 
 def test_predict_overrides_after_options(run, inputs, tmp_path):
@@ -90,9 +93,14 @@ def test_predict_errors_name_the_file(run, inputs, tmp_path, capsys):
     assert "overwrite an input" in capsys.readouterr().err
 
 
-def _find_tile(grid: np.ndarray, tile: np.ndarray, x_range: range, y_range: range) -> bool:
+def _find_tile(grid: np.ndarray, tile: np.ndarray, x_range: range, y_range: range) -> int | None:
+    """Top row where `tile` appears exactly in the grid (left edge within x_range), else None."""
     h, w = tile.shape[:2]
-    return any(np.array_equal(grid[y : y + h, x : x + w], tile) for y in y_range for x in x_range)
+    for y in y_range:
+        for x in x_range:
+            if np.array_equal(grid[y : y + h, x : x + w], tile):
+                return y
+    return None
 
 
 def test_compare_grid(run, inputs, tmp_path, capsys):
@@ -109,11 +117,13 @@ def test_compare_grid(run, inputs, tmp_path, capsys):
     for r, (img, gt) in enumerate(((inputs["img0"], inputs["mask0"]), (inputs["img1"], inputs["mask1"]))):
         pred = np.array(colorize(model.predict(img), model.palette))
         truth = np.array(colorize(np.array(Image.open(gt)), model.palette))
-        assert _find_tile(grid, np.array(Image.open(img).convert("RGB")), range(0, 8), range(0, 80 + r * 100))
-        assert _find_tile(grid, pred, range(tile_w, tile_w + 8), range(0, 80 + r * 100))
-        assert _find_tile(grid, truth, range(3 * tile_w, 3 * tile_w + 8), range(0, 80 + r * 100))
+        rows = range(0, 80 + r * 100)
+        top = _find_tile(grid, np.array(Image.open(img).convert("RGB")), range(0, 8), rows)
+        assert top is not None
+        assert _find_tile(grid, pred, range(tile_w, tile_w + 8), range(top, top + 1)) == top
+        assert _find_tile(grid, truth, range(3 * tile_w, 3 * tile_w + 8), range(top, top + 1)) == top
     assert grid.shape[1] == 4 * 96 + 5 * 4  # image, A, B, ground truth
-    legend = grid[-40:]
+    legend = grid[top + 96 :]
     for colour in model.palette[1:]:  # every class swatch is in the legend
         assert (legend == colour).all(-1).sum() > 20
 
@@ -123,8 +133,8 @@ def test_compare_without_masks_and_errors(run, inputs, tmp_path, capsys):
     out = tmp_path / "g.png"
     assert main(["compare", best, "--images", str(inputs["folder"]), "--out", str(out), "--device", "cpu",
                  "--tile-height", "64"]) == 0
-    w = Image.open(out).size[0]
-    assert w == 2 * round(64 * 96 / 50 * 70 / 96) + 3 * 4 or w > 0  # two columns: image | prediction
+    # Three images, the widest aspect 70/50 sets the tile: two columns, image | prediction.
+    assert Image.open(out).size[0] == 2 * round(64 * 70 / 50) + 3 * 4
     assert main(["compare", best, "--images", str(inputs["img0"]), "--labels", "A", "B", "--out", str(out)]) == 2
     assert "--labels gives 2 names for 1 checkpoints" in capsys.readouterr().err
     assert main(["compare", best, "--images", str(inputs["img0"]), "--masks", str(inputs["mask0"]),

@@ -44,10 +44,12 @@ class Segmenter(nn.Module):
     with 'backbone+decoder' it is one [B, decoder_channels, H/4, W/4] tensor.
     """
 
-    def __init__(self, encoder: Encoder, decoder: DeepLabV3PlusDecoder, classifier: Classifier, feature_split: str) -> None:
+    def __init__(self, encoder: Encoder, decoder: DeepLabV3PlusDecoder, classifier: Classifier, feature_split: str,
+                 freeze_bn: bool = False) -> None:
         super().__init__()
         check_feature_split(feature_split)
         self.feature_split = feature_split
+        self.freeze_bn = freeze_bn
         self.num_classes: int = classifier.num_classes
         # Each part is registered exactly once (inside features or predictor),
         # so state_dict keys and parameters are never duplicated.
@@ -57,6 +59,7 @@ class Segmenter(nn.Module):
         else:
             self.features = nn.Sequential(encoder, decoder)
             self.predictor = nn.Sequential(classifier)
+        self.train()  # applies freeze_bn from the start
 
     # -- the three parts, wherever the split put them
     @property
@@ -81,6 +84,15 @@ class Segmenter(nn.Module):
     def normalization(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """(mean, std) applied to [0, 1] inputs inside forward."""
         return self.encoder_part.normalization
+
+    def train(self, mode: bool = True) -> "Segmenter":
+        """With freeze_bn, BatchNorm layers always use their running statistics (and keep them)."""
+        super().train(mode)
+        if self.freeze_bn:
+            for m in self.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.predictor(self.features(x))
@@ -152,4 +164,4 @@ def build_segmenter(model_cfg: Any, num_classes: int) -> Segmenter:
         dropout=dropout,
     )
     classifier = Classifier(decoder.out_channels, num_classes, dropout)
-    return Segmenter(encoder, decoder, classifier, feature_split)
+    return Segmenter(encoder, decoder, classifier, feature_split, bool(_cfg(model_cfg, "freeze_bn", False)))
