@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train with a built-in config name or a YAML file, plus KEY=VALUE overrides.")
     t.add_argument("config", nargs="?", default="demo", help="built-in config name or YAML path (default: demo)")
     t.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.iters=200")
-    t.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    t.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
 
     e = sub.add_parser("eval", help="evaluate a checkpoint (per-class IoU, pixel accuracy, mIoU)", epilog=EPILOG_EVAL,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("checkpoint", help="path to a checkpoint (.pt) written by gtaseg train")
     e.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="config overrides (eval.*, data.eval_split, data.root, ...); model=teacher|student|assistant")
-    e.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    e.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
 
     pr = sub.add_parser("predict", help="segment images with a checkpoint (masks + overlays)", epilog=EPILOG_PREDICT,
                         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--batch-size", type=int, default=4, help="images of equal size per forward pass (default 4)")
     pr.add_argument("--alpha", type=float, default=0.5, help="mask weight in the overlays (default 0.5)")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
-    pr.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    pr.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
 
     cm = sub.add_parser("compare", help="side-by-side predictions of several checkpoints (one PNG grid)",
                         epilog=EPILOG_COMPARE, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     cm.add_argument("--out", required=True, help="output PNG")
     _model_options(cm)
     cm.add_argument("--tile-height", type=int, default=256, help="height of each tile in pixels (default 256)")
-    cm.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    cm.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
 
     rp = sub.add_parser("report", help="HTML report of a training run (curves, per-class IoU, examples)",
                         epilog=EPILOG_REPORT, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", help="output HTML file (default: RUN_DIR/report.html)")
     rp.add_argument("--examples", type=int, default=4, help="prediction examples to show (default 4; 0: none)")
     rp.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"), help="device for the examples")
-    rp.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    rp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
 
     ex = sub.add_parser("export", help="export a checkpoint's network to ONNX or TorchScript", epilog=EPILOG_EXPORT,
                         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -123,7 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--width", type=int, default=512, help="width of the example input used to trace (default 512)")
     ex.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     ex.add_argument("--dynamo", action="store_true", help="ONNX: use the torch.export-based exporter (opset >= 18)")
-    ex.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    ex.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
+
+    a = sub.add_parser("aggregate", help="mean ± std table (Markdown) over the eval results of run directories",
+                       description="Group run directories NAME_seedN by NAME and print mean ± std of their mIoU "
+                                   "(from RUN_DIR/eval/SPLIT_MODEL.json written by gtaseg eval).")
+    a.add_argument("runs", nargs="+", help="run directories")
+    a.add_argument("--split", default="test", help="evaluation split (default: test)")
+    a.add_argument("--model", default="teacher", help="teacher | student | assistant (default: teacher)")
+    a.add_argument("--out", help="also write the table to this file")
 
     c = sub.add_parser("configs", help="list the built-in configs")
     c.add_argument("name", nargs="?", help="print this built-in config")
@@ -148,22 +156,26 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        if args.command == "train":
-            return cmd_train(args)
-        if args.command == "eval":
-            return cmd_eval(args)
-        if args.command in ("predict", "compare", "report", "export"):
-            return {"predict": cmd_predict, "compare": cmd_compare, "report": cmd_report,
-                    "export": cmd_export}[args.command](args)
-        return cmd_configs(args)
+        commands = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "compare": cmd_compare,
+                    "report": cmd_report, "export": cmd_export, "aggregate": cmd_aggregate, "configs": cmd_configs}
+        return commands[args.command](args)
     except KeyboardInterrupt:
         print("interrupted; the last checkpoint is kept", file=sys.stderr)
         return 130
     except Exception as e:  # one readable line unless --debug
         if args.debug or not isinstance(e, (ValueError, FileNotFoundError, RuntimeError, KeyError, OSError)):
             raise
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
+
+
+def one_line(e: BaseException) -> str:
+    """The message of an error, also when it was raised in a DataLoader worker (whose wrapper adds a traceback)."""
+    text = str(e).strip()
+    if "Original Traceback" in text:
+        text = text.splitlines()[-1]
+        text = text.split(": ", 1)[1] if ": " in text else text
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -207,6 +219,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
                                    "split": cfg.data.eval_split, "mode": cfg.eval.mode, "flip": cfg.eval.flip,
                                    "class_names": data.class_names, **metrics}, indent=1))
     print(f"mIoU: {metrics['miou']:.2f}")
+    return 0
+
+
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    from gtaseg.aggregate import aggregate
+
+    table = aggregate(args.runs, args.split, args.model)
+    if args.out:
+        Path(args.out).write_text(table)
+    print(table, end="")
     return 0
 
 
