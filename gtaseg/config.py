@@ -273,23 +273,30 @@ def load_config(name_or_path: str | None = "demo", overrides: list[str] | dict |
 
 
 def apply_overrides(cfg: Config, overrides: list[str] | dict | None) -> Config:
-    items = overrides.items() if isinstance(overrides, dict) else [_split_override(o) for o in overrides or []]
+    if isinstance(overrides, dict):
+        items = list(overrides.items())
+    else:
+        items = [_split_override(cfg, o) for o in overrides or []]
     for k, v in items:
         _set(cfg, k, v, "override")
     validate(cfg)
     return cfg
 
 
-def _split_override(text: str) -> tuple[str, Any]:
+def _split_override(cfg: Config, text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ConfigError(f"override '{text}' must look like section.key=value, e.g. train.iters=200")
-    key, raw = text.split("=", 1)
-    # YAML parsing gives numbers, booleans, lists ([0.5, 2.0]) and dicts ({11: 255}) for free.
+    key, raw = (part.strip() for part in text.split("=", 1))
+    sec, _, name = key.partition(".")
+    section = getattr(cfg, sec, None)
+    if dataclasses.is_dataclass(section) and _section_types(section).get(name) is str:
+        return key, raw  # keep strings verbatim: YAML would read data.split=1_8 as the number 18
+    # YAML gives numbers, booleans, lists ([0.5, 2.0]) and dicts ({11: 255}) for free.
     try:
         value = yaml.safe_load(raw) if raw else ""
     except yaml.YAMLError:
         value = raw
-    return key.strip(), raw if value is None else value
+    return key, raw if value is None else value
 
 
 def validate(cfg: Config) -> None:

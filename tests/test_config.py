@@ -55,3 +55,8 @@ def test_roundtrip_dump(tmp_path):
 @pytest.mark.parametrize("name", builtin_configs())
 def test_every_builtin_config_is_valid(name):
     load_config(name)
+
+
+def test_string_overrides_are_kept_verbatim():
+    cfg = load_config("demo", ["data.split=1_8", "train.out_dir=runs/007", "data.root=1e3"])
+    assert cfg.data.split == "1_8" and cfg.train.out_dir == "runs/007" and cfg.data.root == "1e3"
