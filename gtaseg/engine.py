@@ -184,6 +184,8 @@ def seed_everything(seed: int) -> None:
 def build_models(cfg: Config, num_classes: int, device: torch.device, info: distributed.DistInfo) -> dict[str, nn.Module]:
     """The method's models; teacher and assistant start as real copies (deepcopy) of the student."""
     student = build_segmenter(cfg.model, num_classes)
+    if cfg.train.sync_bn and info.enabled and device.type != "cuda":
+        raise ConfigError("train.sync_bn=true needs CUDA devices (SyncBatchNorm); use train.sync_bn=false on CPU")
     if cfg.train.sync_bn and info.enabled:
         student = nn.SyncBatchNorm.convert_sync_batchnorm(student)
     student.to(device)

@@ -21,6 +21,7 @@ class TeacherMethod(Method):
         self.teacher, self.student = models["teacher"], models["student"]
         self.teacher.requires_grad_(False)
         self.teacher_ema = EMA([self.teacher], [self.student], cfg.method.teacher_buffers)
+        self.teacher_forward = torch.compile(self.teacher) if cfg.train.compile else self.teacher
 
     def decay(self, step: int) -> float:
         m = self.cfg.method
@@ -48,14 +49,14 @@ class TeacherMethod(Method):
         m = self.cfg.method
         self.teacher.eval()
         with self.autocast():
-            conf, labels = confidence(self.teacher(x_u))
+            conf, labels = confidence(self.teacher_forward(x_u))
         valid, gt = u["valid"], u["mask"]
         if m.cutmix_prob > 0 and torch.rand(()).item() < m.cutmix_prob:
             x_u, labels, conf, valid, gt = cutmix(x_u, labels, conf, valid, gt)
         if m.confidence_pass == "mixed":  # official code: confidence from a train-mode pass on the mixed batch
             self.teacher.train()
             with self.autocast():
-                logits = self.teacher(torch.cat([x_l, x_u]) if m.joint_forward else x_u)
+                logits = self.teacher_forward(torch.cat([x_l, x_u]) if m.joint_forward else x_u)
             conf = confidence(logits[-len(x_u) :])[0]
             self.teacher.eval()
         pl = pseudo_labels(conf, labels, valid, m.drop_percent, m.threshold, m.reweight, m.tau, m.weight_norm)
