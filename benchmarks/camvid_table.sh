@@ -12,6 +12,7 @@ for run in $RUNS; do
   case $name in
     gta_all) args="method.name=gta method.transfer=all" ;;          # "Original EMA" (Table 5)
     gta_noreweight) args="method.name=gta method.reweight=none" ;;  # no re-weighting (Table 4/9)
+    mean_teacher_noreweight) args="method.name=mean_teacher method.reweight=none" ;;  # Table 4 row 2
     *) args="method.name=$name" ;;
   esac
   dir=$OUT/${name}_seed$seed
