@@ -232,7 +232,7 @@ def _flatten(tree: dict, origin: str) -> dict[str, Any]:
 
 def _read_yaml(name_or_path: str) -> tuple[dict, str]:
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if path.suffix in (".yaml", ".yml") or path.is_file():  # a folder named like a built-in is not a config
         if not path.is_file():
             raise ConfigError(f"config file {path} not found; built-in configs: {', '.join(builtin_configs())}")
         text, origin = path.read_text(), str(path)

@@ -60,3 +60,9 @@ def test_every_builtin_config_is_valid(name):
 def test_string_overrides_are_kept_verbatim():
     cfg = load_config("demo", ["data.split=1_8", "train.out_dir=runs/007", "data.root=1e3"])
     assert cfg.data.split == "1_8" and cfg.train.out_dir == "runs/007" and cfg.data.root == "1e3"
+
+
+def test_folder_named_like_a_builtin_does_not_hide_it(tmp_path, monkeypatch):
+    (tmp_path / "demo").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert load_config("demo").data.dataset == "synthetic"
