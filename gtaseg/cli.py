@@ -60,23 +60,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"gtaseg {__version__}")
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    # --debug is accepted after the command too; SUPPRESS keeps `gtaseg --debug CMD` from being reset.
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
 
-    t = sub.add_parser("train", help="train a model (default config: demo)", epilog=EPILOG_TRAIN,
+    def command(name: str, **kw) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[debug], **kw)
+
+
+    t = command("train", help="train a model (default config: demo)", epilog=EPILOG_TRAIN,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Train with a built-in config name or a YAML file, plus KEY=VALUE overrides.")
     t.add_argument("config", nargs="?", default="demo", help="built-in config name or YAML path (default: demo)")
     t.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.iters=200")
-    t.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
 
-    e = sub.add_parser("eval", help="evaluate a checkpoint (per-class IoU, pixel accuracy, mIoU)", epilog=EPILOG_EVAL,
+    e = command("eval", help="evaluate a checkpoint (per-class IoU, pixel accuracy, mIoU)", epilog=EPILOG_EVAL,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Evaluate a checkpoint on the validation (or data.eval_split=test) set.")
     e.add_argument("checkpoint", help="path to a checkpoint (.pt) written by gtaseg train")
     e.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="config overrides (eval.*, data.eval_split, data.root, ...); model=teacher|student|assistant")
-    e.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
 
-    pr = sub.add_parser("predict", help="segment images with a checkpoint (masks + overlays)", epilog=EPILOG_PREDICT,
+    pr = command("predict", help="segment images with a checkpoint (masks + overlays)", epilog=EPILOG_PREDICT,
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         description="Predict class masks for images, folders or list files.")
     pr.add_argument("checkpoint", help="path to a checkpoint (.pt) written by gtaseg train")
@@ -87,9 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--batch-size", type=int, default=4, help="images of equal size per forward pass (default 4)")
     pr.add_argument("--alpha", type=float, default=0.5, help="mask weight in the overlays (default 0.5)")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
-    pr.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
 
-    cm = sub.add_parser("compare", help="side-by-side predictions of several checkpoints (one PNG grid)",
+    cm = command("compare", help="side-by-side predictions of several checkpoints (one PNG grid)",
                         epilog=EPILOG_COMPARE, formatter_class=argparse.RawDescriptionHelpFormatter,
                         description="Compare checkpoints qualitatively on a few images.")
     cm.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="checkpoints (.pt) to compare")
@@ -100,18 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
     cm.add_argument("--out", required=True, help="output PNG")
     _model_options(cm)
     cm.add_argument("--tile-height", type=int, default=256, help="height of each tile in pixels (default 256)")
-    cm.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
 
-    rp = sub.add_parser("report", help="HTML report of a training run (curves, per-class IoU, examples)",
+    rp = command("report", help="HTML report of a training run (curves, per-class IoU, examples)",
                         epilog=EPILOG_REPORT, formatter_class=argparse.RawDescriptionHelpFormatter,
                         description="Write a self-contained HTML page (inline charts and images) about a run.")
     rp.add_argument("run_dir", help="a run directory (train.out_dir)")
     rp.add_argument("--out", help="output HTML file (default: RUN_DIR/report.html)")
     rp.add_argument("--examples", type=int, default=4, help="prediction examples to show (default 4; 0: none)")
     rp.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"), help="device for the examples")
-    rp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
 
-    ex = sub.add_parser("export", help="export a checkpoint's network to ONNX or TorchScript", epilog=EPILOG_EXPORT,
+    ex = command("export", help="export a checkpoint's network to ONNX or TorchScript", epilog=EPILOG_EXPORT,
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         description="Export the network (input [0,1] RGB, output logits) for deployment.")
     ex.add_argument("checkpoint", help="path to a checkpoint (.pt) written by gtaseg train")
@@ -123,9 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--width", type=int, default=512, help="width of the example input used to trace (default 512)")
     ex.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     ex.add_argument("--dynamo", action="store_true", help="ONNX: use the torch.export-based exporter (opset >= 18)")
-    ex.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
 
-    a = sub.add_parser("aggregate", help="mean ± std table (Markdown) over the eval results of run directories",
+    a = command("aggregate", help="mean ± std table (Markdown) over the eval results of run directories",
                        description="Group run directories NAME_seedN by NAME and print mean ± std of their mIoU "
                                    "(from RUN_DIR/eval/SPLIT_MODEL.json written by gtaseg eval).")
     a.add_argument("runs", nargs="+", help="run directories")
@@ -133,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--model", default="teacher", help="teacher | student | assistant (default: teacher)")
     a.add_argument("--out", help="also write the table to this file")
 
-    c = sub.add_parser("configs", help="list the built-in configs")
+    c = command("configs", help="list the built-in configs")
     c.add_argument("name", nargs="?", help="print this built-in config")
     return p
 
