@@ -123,6 +123,8 @@ def main() -> None:
     print(f"cost of the method (gta / sup_only):      {med['gta step'] / med['sup_only step']:.3f}   (target <= 2.5)")
     print(f"official structure / ours:                {med['official-structure step'] / med['gta step']:.3f}")
     print(f"EMA share of the gta step:                {med['two EMAs'] / med['gta step'] * 100:.2f} %")
+    if device.type == "cuda":  # all four methods' models and optimizer states are resident at once
+        print(f"peak GPU memory (all cases):              {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
 
 
 if __name__ == "__main__":
