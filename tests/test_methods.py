@@ -140,5 +140,20 @@ def test_assistant_lr_can_stay_constant():
 def test_gta_step_logs_pseudo_label_statistics(opts):
     method, _ = make("gta", *opts, warmup=0)
     logs = method.train_step(*batch(0), 0)
-    assert {"loss/student", "loss/assistant", "pl/kept_fraction", "pl/mean_conf", "pl/accuracy"} <= set(logs)
+    assert {"loss/student", "loss/assistant", "pl/kept_fraction", "pl/mean_conf", "pl/accuracy", "pl/accuracy_all"} <= set(logs)
     assert 0.7 <= logs["pl/kept_fraction"] <= 0.8 + 1 / 2048  # 20 % of 2048 pixels, rounded down
+
+
+def test_pseudo_label_accuracy_before_and_after_the_drop_rule():
+    from gtaseg.losses import PseudoLabels
+    from gtaseg.methods.teacher import pseudo_label_stats
+
+    labels = torch.tensor([[[0, 1, 2, 3, 0, 1]]])
+    gt = torch.tensor([[[0, 1, 0, 0, IGNORE, 1]]])  # pixel 4 has no ground truth
+    valid = torch.tensor([[[True, True, True, True, True, False]]])  # pixel 5 is padding
+    keep = torch.tensor([[[True, True, True, False, True, False]]])
+    pl = PseudoLabels(labels, keep.float(), torch.full((1, 1, 6), 0.9), keep, 0.5)
+    stats = pseudo_label_stats(pl, labels, valid, gt)
+    assert stats["pl/accuracy_all"] == pytest.approx(2 / 4)  # pixels 0-3: 0 and 1 right
+    assert stats["pl/accuracy"] == pytest.approx(2 / 3)  # kept with ground truth: 0, 1, 2
+    assert stats["pl/kept_fraction"] == pytest.approx(4 / 5)

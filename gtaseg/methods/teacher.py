@@ -70,7 +70,10 @@ def pseudo_label_stats(pl: PseudoLabels, labels: Tensor, valid: Tensor, gt: Tens
         "pl/mean_conf": (pl.conf[valid].mean() if valid.any() else pl.conf.new_zeros(())).item(),
         "pl/threshold": pl.threshold,
     }
-    has_gt = pl.keep & (gt != IGNORE)
+    has_gt = valid & (gt != IGNORE)
     if has_gt.any():  # only when the unlabeled images come with ground truth
-        stats["pl/accuracy"] = (labels[has_gt] == gt[has_gt]).float().mean().item()
+        correct = labels == gt
+        stats["pl/accuracy_all"] = correct[has_gt].float().mean().item()  # before the drop rule
+        if (has_gt & pl.keep).any():
+            stats["pl/accuracy"] = correct[has_gt & pl.keep].float().mean().item()  # what A (or S) learns from
     return stats
