@@ -49,6 +49,7 @@ def main() -> None:
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
+    torch.backends.cudnn.benchmark = True  # as `gtaseg train` does
     over = ["model.pretrained=none", f"train.device={a.device}", f"train.amp={a.amp}",
             f"train.channels_last={str(a.channels_last).lower()}", "method.warmup_iters=0", "train.iters=1000000"]
     cfg = load_config(a.config, over)

@@ -253,6 +253,8 @@ def fit(cfg: Config, info: distributed.DistInfo) -> tuple[Method, dict[str, Any]
     ckpt_dir = out / "checkpoints"
     if t.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
+    # Training crops have one size: cuDNN may time its kernels once and keep the fastest.
+    torch.backends.cudnn.benchmark = not t.deterministic
     seed_everything(t.seed)  # same model initialisation on every rank
 
     data = build_datasets(cfg.data)
