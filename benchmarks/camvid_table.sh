@@ -13,7 +13,8 @@ export ROOT=${CAMVID_ROOT:-../shared/data/camvid} OUT=${OUT:-runs/camvid} EXTRA=
 TABLE=${TABLE:-docs/results_table.md}
 JOBS=${JOBS:-1}
 RUNS=${RUNS:-"sup_only:0 mean_teacher:0 gta:0 sup_only:1 mean_teacher:1 gta:1 sup_only:2 mean_teacher:2 gta:2
-  gta_all:0 gta_noreweight:0 gta_all:1 gta_noreweight:1 gta_all:2 gta_noreweight:2"}
+  gta_all:0 gta_noreweight:0 gta_all:1 gta_noreweight:1 gta_all:2 gta_noreweight:2
+  gta_paperwarmup:0 gta_nocutmix:0 gta_paperwarmup:1 gta_nocutmix:1 gta_paperwarmup:2 gta_nocutmix:2"}
 
 one_run() {
   local name=${1%%:*} seed=${1##*:} args iters=""
@@ -23,9 +24,10 @@ one_run() {
     gta_all) args="method.name=gta method.transfer=all" ;;          # "Original EMA" (Table 5)
     gta_noreweight) args="method.name=gta method.reweight=none" ;;  # no re-weighting (Table 4/9)
     gta_paperwarmup) args="method.name=gta method.warmup_iters=-1" ;;  # the paper's one-epoch warm-up
+    gta_nocutmix) args="method.name=gta method.cutmix_prob=0" ;;       # no CutMix (the paper names none)
     mean_teacher_noreweight) args="method.name=mean_teacher method.reweight=none" ;;  # Table 4 row 2
     *) echo "unknown run name '$name' in RUNS; choose sup_only, mean_teacher, gta, gta_all, gta_noreweight," \
-         "gta_paperwarmup or mean_teacher_noreweight" >&2; return 1 ;;
+         "gta_paperwarmup, gta_nocutmix or mean_teacher_noreweight" >&2; return 1 ;;
   esac
   local dir=$OUT/${name}_seed$seed log=$OUT/logs/${name}_seed$seed.log start=$(date +%s)
   # shellcheck disable=SC2086  # args and EXTRA are word lists
