@@ -58,10 +58,11 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
+    """Restore rng_state(); its tensors may come back on any device (torch wants CPU byte tensors)."""
+    torch.set_rng_state(state["torch"].cpu())
     n = state["numpy"]
-    np.random.set_state((n[0], n[1].numpy().astype(np.uint32), *n[2:]))
+    np.random.set_state((n[0], n[1].cpu().numpy().astype(np.uint32), *n[2:]))
     p = state["python"]
     random.setstate((p[-2], tuple(p[:-2]), p[-1]))
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])

@@ -275,7 +275,7 @@ def fit(cfg: Config, info: distributed.DistInfo) -> tuple[Method, dict[str, Any]
     start, best = 0, {"miou": -1.0, "step": -1}
     latest = ckpt_dir / "latest.pt"
     if t.resume and latest.is_file():
-        state = checkpoint.load(latest, device)
+        state = checkpoint.load(latest)  # host memory: RNG states must stay CPU tensors; weights copy over
         check_compatible(state, cfg, latest)
         method.load_state_dict(state["method"])
         start, best = state["step"], state["best"]

@@ -134,3 +134,19 @@ def test_poly_lr_is_pure_function_of_iteration():
     assert poly_lr_factor(0, 100, 0.9) == 1.0
     assert poly_lr_factor(50, 100, 0.9) == pytest.approx(0.5**0.9)
     assert poly_lr_factor(100, 100, 0.9) == 0.0
+
+
+def test_resume_reads_the_checkpoint_into_host_memory(tmp_path, monkeypatch):
+    # On a GPU, a checkpoint mapped to the device brings RNG states that torch cannot restore.
+    cfg = tiny(tmp_path, "train.iters=2", "train.eval_every=0", "train.save_every=2", name="done")
+    train(cfg)
+    seen = []
+    real_load = torch.load
+
+    def recording_load(*a, **kw):
+        seen.append(kw.get("map_location"))
+        return real_load(*a, **kw)
+
+    monkeypatch.setattr(checkpoint.torch, "load", recording_load)
+    train(tiny(tmp_path, "train.iters=2", "train.eval_every=0", "train.save_every=2", name="done"))  # resumes at its end
+    assert seen and all(m == "cpu" for m in seen), seen
