@@ -64,16 +64,20 @@ class TeacherMethod(Method):
 
 
 def pseudo_label_stats(pl: PseudoLabels, labels: Tensor, valid: Tensor, gt: Tensor) -> dict[str, float]:
-    n_valid = valid.sum().clamp(min=1)
+    has_gt = valid & (gt != IGNORE)  # only some unlabeled sets come with ground truth
+    kept_gt = has_gt & pl.keep
+    correct = labels == gt
+    # Counted on the device and read back once: each separate .item() would stall the step.
+    sums = [valid.sum(), pl.keep.sum(), (pl.conf * valid).sum(), has_gt.sum(), kept_gt.sum(),
+            (correct & has_gt).sum(), (correct & kept_gt).sum()]
+    n_valid, n_kept, conf_sum, n_gt, n_kept_gt, right, right_kept = torch.stack([x.float() for x in sums]).tolist()
     stats = {
-        "pl/kept_fraction": (pl.keep.sum() / n_valid).item(),
-        "pl/mean_conf": (pl.conf[valid].mean() if valid.any() else pl.conf.new_zeros(())).item(),
+        "pl/kept_fraction": n_kept / max(n_valid, 1.0),
+        "pl/mean_conf": conf_sum / n_valid if n_valid else 0.0,
         "pl/threshold": pl.threshold,
     }
-    has_gt = valid & (gt != IGNORE)
-    if has_gt.any():  # only when the unlabeled images come with ground truth
-        correct = labels == gt
-        stats["pl/accuracy_all"] = correct[has_gt].float().mean().item()  # before the drop rule
-        if (has_gt & pl.keep).any():
-            stats["pl/accuracy"] = correct[has_gt & pl.keep].float().mean().item()  # what A (or S) learns from
+    if n_gt:
+        stats["pl/accuracy_all"] = right / n_gt  # before the drop rule
+    if n_kept_gt:
+        stats["pl/accuracy"] = right_kept / n_kept_gt  # what A (or S) learns from
     return stats
