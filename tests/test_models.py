@@ -108,15 +108,17 @@ def test_param_groups_cover_every_param_once() -> None:
 
 
 @pytest.mark.parametrize("split", FEATURE_SPLITS)
-def test_state_dict_has_no_duplicates_and_no_normalization(split: str) -> None:
+def test_state_dict_has_no_duplicates_and_carries_the_normalization(split: str) -> None:
     model = build(feature_split=split)
+    model.encoder_part.set_normalization((0.1, 0.2, 0.3), (0.4, 0.5, 0.6))
     sd = model.state_dict()
     ptrs = [t.data_ptr() for t in sd.values()]
     assert len(ptrs) == len(set(ptrs))
-    assert not any(k.endswith((".mean", ".std")) for k in sd), "normalization buffers must be non-persistent"
-    # Loads back strictly into a fresh model of the same config.
+    # Loads back strictly into a fresh model of the same config, normalization included.
     clone = build(feature_split=split)
     clone.load_state_dict(sd)
+    assert clone.normalization == model.normalization
+    assert clone.normalization[0] == pytest.approx((0.1, 0.2, 0.3))
 
 
 def test_normalization_comes_from_the_backbone_config() -> None:

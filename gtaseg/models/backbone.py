@@ -1,7 +1,7 @@
 """Encoder: a timm feature extractor that returns the two maps DeepLabv3+ needs.
 
-The encoder also owns the input normalization (mean/std as non-persistent
-buffers), so callers feed raw RGB in [0, 1] and checkpoints stay free of it.
+The encoder also owns the input normalization (mean/std as buffers), so callers feed raw RGB in
+[0, 1], and a checkpoint carries the normalization its weights were trained with.
 """
 from __future__ import annotations
 
@@ -113,9 +113,10 @@ class Encoder(nn.Module):
         self.low_level_channels: int = channels[0]
         self.out_channels: int = channels[1]
         mean, std = _pretrained_mean_std(self.body, name)
-        # Non-persistent: normalization is a property of the weights, not trained state.
-        self.register_buffer("mean", torch.empty(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.empty(1, 3, 1, 1), persistent=False)
+        # Persistent: the normalization belongs to the weights, so it travels with every state dict
+        # (a model rebuilt without the pretrained weights would otherwise compute something else).
+        self.register_buffer("mean", torch.empty(1, 3, 1, 1))
+        self.register_buffer("std", torch.empty(1, 3, 1, 1))
         self.set_normalization(mean, std)
 
     def set_normalization(self, mean: Sequence[float], std: Sequence[float]) -> None:
