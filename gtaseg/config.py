@@ -60,22 +60,26 @@ class ModelConfig:
 @dataclass
 class MethodConfig:
     name: str = "gta"  # sup_only | mean_teacher | gta
-    warmup_iters: int = -1  # labeled-only warm-up; -1: one epoch of the labeled set
+    warmup_iters: int = -1  # labeled-only warm-up; -1: one epoch (a pass over the unlabeled set, as train.epochs)
     drop_percent: float = 20.0  # drop this % lowest-confidence pixels of each batch (Eq. 2)
+    drop_scope: str = "batch"  # batch (paper: one percentile) | class (the percentile within each predicted class)
     threshold: float = -1.0  # fixed confidence threshold gamma; >= 0 replaces drop_percent
     reweight: str = "laplace"  # laplace (Eq. 6 with tau) | confidence (tau = 0) | none
     tau: float = 1.0  # Laplace smoothing of the weights
     weight_norm: str = "kept"  # kept (paper Eq. 6) | all (official code: dropped pixels count)
     unsup_weight: float = 1.0  # mu
-    ema_decay: float = 0.99  # alpha for both EMAs
-    ema_schedule: str = "constant"  # constant | ramp: min(1 - 1/(t+1), ema_decay_max)
+    ema_decay: float = 0.99  # alpha of the teacher EMA (Eq. 12)
+    transfer_decay: float = 0.99  # alpha of the transmission EMA (Eq. 9)
+    ema_schedule: str = "constant"  # constant | ramp: both EMAs use min(1 - 1/(t+1), ema_decay_max)
     ema_decay_max: float = 0.999
     teacher_buffers: str = "average"  # BatchNorm buffers in the teacher EMA: average | copy | own
     transfer: str = "features"  # what A passes to S (Eq. 9): features | backbone | backbone+decoder | all | stem | layer1..3
     transfer_buffers: str = "own"  # BatchNorm buffers in the transmission: own (Eq. 9 moves parameters) | average | copy
     cutmix_prob: float = 0.0  # unlabeled CutMix probability (official code: 0.5)
+    perturb: bool = False  # strong photometric perturbation of the view that learns from pseudo labels
     confidence_pass: str = "clean"  # clean (eval pass, unmixed) | mixed (official: train pass)
-    joint_forward: bool = False  # official code: S and A forward labeled+unlabeled together
+    joint_forward: bool = False  # one forward of labeled+unlabeled (BatchNorm sees both): S and A in gta
+                                 # (official code), S in mean_teacher; false: separate forwards
     assistant_poly_lr: bool = True  # False: the assistant keeps its initial LR (official code)
 
 
@@ -132,6 +136,7 @@ CHOICES = {
     "method.name": ("sup_only", "mean_teacher", "gta"),
     "method.reweight": ("laplace", "confidence", "none"),
     "method.weight_norm": ("kept", "all"),
+    "method.drop_scope": ("batch", "class"),
     "method.ema_schedule": ("constant", "ramp"),
     "method.teacher_buffers": ("average", "copy", "own"),
     "method.transfer_buffers": ("own", "average", "copy"),
@@ -316,7 +321,7 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"config key '{key}': {value} must be > 0")
     if not 0 <= cfg.method.drop_percent < 100:
         raise ConfigError(f"config key 'method.drop_percent': {cfg.method.drop_percent} must be in [0, 100)")
-    for key in ("ema_decay", "ema_decay_max"):
+    for key in ("ema_decay", "transfer_decay", "ema_decay_max"):
         if not 0 <= getattr(cfg.method, key) <= 1:
             raise ConfigError(f"config key 'method.{key}': must be in [0, 1]")
     lo, hi = cfg.data.scale_range

@@ -22,6 +22,7 @@ from gtaseg.config import Config, ConfigError, dump, to_dict
 from gtaseg.data import build_datasets
 from gtaseg.metrics import ConfusionMatrix
 from gtaseg.methods import METHODS, MODEL_NAMES, Method
+from gtaseg.methods.teacher import pl_class_metrics
 from gtaseg.models import build_segmenter
 
 
@@ -155,21 +156,35 @@ def center_crop(x: Tensor, y: Tensor, size: int) -> tuple[Tensor, Tensor]:
 def evaluate(model: nn.Module, loader: DataLoader, num_classes: int, cfg: Config, device: torch.device,
              autocast=None) -> dict[str, Any]:
     """Confusion-matrix metrics over the loader (all-reduced over ranks)."""
+    return evaluate_models({"model": model}, loader, num_classes, cfg, device, autocast)["model"]
+
+
+@torch.no_grad()
+def evaluate_models(models: dict[str, nn.Module], loader: DataLoader, num_classes: int, cfg: Config,
+                    device: torch.device, autocast=None) -> dict[str, dict[str, Any]]:
+    """Metrics of several models in one pass over the loader: each image is read and moved once.
+    Names that map to the same module (sup_only's teacher is its student) are scored once."""
     e = cfg.eval
-    was_training = model.training
-    model.eval()
-    cm = ConfusionMatrix(num_classes, device)
+    unique = {id(m): m for m in models.values()}
+    was_training = {k: m.training for k, m in unique.items()}
+    cms = {k: ConfusionMatrix(num_classes, device) for k in unique}
+    for m in unique.values():
+        m.eval()
     for batch in loader:
         x = to_input(batch["image"], device, cfg.train.channels_last)
         y = batch["mask"].to(device)
         if e.mode == "center_crop":
             x, y = center_crop(x, y, e.crop_size)
-        with autocast() if autocast else torch.autocast(device.type, enabled=False):
-            probs = predict_probs(model, x, num_classes, e.mode, e.window, e.stride, e.flip)
-        cm.update(probs.argmax(1), y)
-    cm.all_reduce()
-    model.train(was_training)
-    return cm.compute()
+        for k, m in unique.items():
+            with autocast() if autocast else torch.autocast(device.type, enabled=False):
+                probs = predict_probs(m, x, num_classes, e.mode, e.window, e.stride, e.flip)
+            cms[k].update(probs.argmax(1), y)
+    results = {}
+    for k, m in unique.items():
+        cms[k].all_reduce()
+        m.train(was_training[k])
+        results[k] = cms[k].compute()
+    return {name: results[id(m)] for name, m in models.items()}
 
 
 # ----------------------------------------------------------------------------- set-up
@@ -197,10 +212,13 @@ def build_models(cfg: Config, num_classes: int, device: torch.device, info: dist
     return models
 
 
-def warmup_iters(cfg: Config, num_labeled: int, world: int) -> int:
-    if cfg.method.warmup_iters >= 0:
-        return cfg.method.warmup_iters
-    return math.ceil(num_labeled / (cfg.data.batch_size * world))  # one epoch of the labeled set
+def iters_per_epoch(cfg: Config, data, world: int) -> float:
+    """One epoch, everywhere in gtaseg (train.epochs, method.warmup_iters=-1): a pass over the
+    unlabeled set, or over the labeled set when there is none. The official code defines it so (its
+    labeled list is resampled to the unlabeled set's size): on CamVid 1/8, 321 / 4 = 80.25 iterations."""
+    if len(data.unlabeled):
+        return len(data.unlabeled) / (cfg.data.unlabeled_batch_size * world)
+    return len(data.labeled) / (cfg.data.batch_size * world)
 
 
 class RunLog:
@@ -265,11 +283,11 @@ def fit(cfg: Config, info: distributed.DistInfo) -> tuple[Method, dict[str, Any]
     if method_cls.needs_unlabeled and len(data.unlabeled) < cfg.data.unlabeled_batch_size * info.world_size:
         raise ConfigError(f"method.name={cfg.method.name} needs unlabeled images, but data.split={cfg.data.split!r} "
                           f"gives {len(data.unlabeled)}; choose a semi-supervised split or method.name=sup_only")
-    if t.epochs > 0:  # as in the paper's recipes: epochs over the unlabeled set
-        stream, batch = (data.unlabeled, cfg.data.unlabeled_batch_size) if len(data.unlabeled) else (data.labeled, cfg.data.batch_size)
-        t.iters = math.ceil(t.epochs * len(stream) / (batch * info.world_size))
+    epoch = iters_per_epoch(cfg, data, info.world_size)
+    if t.epochs > 0:
+        t.iters = math.ceil(t.epochs * epoch)
     models = build_models(cfg, data.num_classes, device, info)
-    warmup = warmup_iters(cfg, len(data.labeled), info.world_size)
+    warmup = cfg.method.warmup_iters if cfg.method.warmup_iters >= 0 else math.ceil(epoch)
     method = method_cls(cfg, models, info, warmup)
 
     start, best = 0, {"miou": -1.0, "step": -1}
@@ -328,17 +346,17 @@ def fit(cfg: Config, info: distributed.DistInfo) -> tuple[Method, dict[str, Any]
             bar.update(1)
         done = step + 1
         if done % t.log_every == 0 or done == t.iters:
-            keys = {k for w in window for k in w}
-            mean = {k: float(np.mean([w[k] for w in window if k in w])) for k in sorted(keys)}
-            mean = distributed.all_reduce_mean(mean, device)
+            mean = distributed.all_reduce_mean(window_summary(window), device)
+            mean, counts = split_counts(mean)
             elapsed = time.perf_counter() - tic
-            log.write(done, "train", {**mean, **lrs, "it_per_s": len(window) / max(elapsed, 1e-9)})
+            log.write(done, "train", {**mean, **pl_class_metrics(counts), **lrs,
+                                      "it_per_s": len(window) / max(elapsed, 1e-9)})
             if bar:
                 bar.set_postfix({k.split("/")[-1]: f"{v:.3f}" for k, v in mean.items() if k.startswith("loss/")})
             window, tic = [], time.perf_counter()
         if (t.eval_every and done % t.eval_every == 0) or done == t.iters:
-            results = {n: evaluate(method.eval_model(n), ev_loader, data.num_classes, cfg, device, method.autocast)
-                       for n in t.eval_models}
+            results = evaluate_models({n: method.eval_model(n) for n in t.eval_models}, ev_loader,
+                                      data.num_classes, cfg, device, method.autocast)
             log.write(done, "eval", {f"{k}/{n}": r[k] for n, r in results.items() for k in ("miou", "pixel_acc", "iou")})
             main = results[t.eval_models[0]]["miou"]
             if bar:
@@ -359,6 +377,29 @@ def fit(cfg: Config, info: distributed.DistInfo) -> tuple[Method, dict[str, Any]
         for name, r in results.items():
             print(f"mIoU ({name}): {r['miou']:.2f}")
     return method, results
+
+
+def window_summary(window: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean of each scalar over the log window; per-class `count/` lists are summed, one key per class."""
+    out: dict[str, float] = {}
+    for k in sorted({k for w in window for k in w}):
+        values = [w[k] for w in window if k in w]
+        if isinstance(values[0], list):
+            out.update((f"{k}/{i}", float(v)) for i, v in enumerate(np.sum(values, 0)))
+        else:
+            out[k] = float(np.mean(values))
+    return out
+
+
+def split_counts(values: dict[str, float]) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Scalars, and the `count/NAME/I` entries regrouped as lists by NAME."""
+    scalars = {k: v for k, v in values.items() if not k.startswith("count/")}
+    counts: dict[str, dict[int, float]] = {}
+    for k, v in values.items():
+        if k.startswith("count/"):
+            name, i = k.rsplit("/", 1)
+            counts.setdefault(name, {})[int(i)] = v
+    return scalars, {n: [c[i] for i in sorted(c)] for n, c in counts.items()}
 
 
 def gather_rng() -> list[dict[str, Any]]:

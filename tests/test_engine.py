@@ -150,3 +150,42 @@ def test_resume_reads_the_checkpoint_into_host_memory(tmp_path, monkeypatch):
     monkeypatch.setattr(checkpoint.torch, "load", recording_load)
     train(tiny(tmp_path, "train.iters=2", "train.eval_every=0", "train.save_every=2", name="done"))  # resumes at its end
     assert seen and all(m == "cpu" for m in seen), seen
+
+
+def test_one_pass_evaluation_of_several_models_matches_separate_ones(tmp_path):
+    import copy
+
+    from gtaseg.data import build_datasets
+    from gtaseg.distributed import DistInfo
+    from gtaseg.engine import eval_loader, evaluate, evaluate_models
+    from gtaseg.models import build_segmenter
+
+    cfg = tiny(tmp_path)
+    data = build_datasets(cfg.data)
+    torch.manual_seed(0)
+    a = build_segmenter(cfg.model, data.num_classes)
+    b = copy.deepcopy(a)
+    torch.nn.init.normal_(b.classifier.weight if hasattr(b.classifier, "weight") else next(b.predictor.parameters()))
+    loader = eval_loader(data.eval, cfg, DistInfo())
+    both = evaluate_models({"a": a, "b": b, "again": a}, loader, data.num_classes, cfg, torch.device("cpu"))
+    assert both["a"] == evaluate(a, loader, data.num_classes, cfg, torch.device("cpu"))
+    assert both["b"] == evaluate(b, loader, data.num_classes, cfg, torch.device("cpu"))
+    assert both["a"] != both["b"] and both["again"] == both["a"]
+
+
+def test_metrics_log_three_models_per_class_and_pseudo_label_precision_recall(tmp_path):
+    cfg = tiny(tmp_path, "train.iters=6", "method.warmup_iters=2", "train.log_every=2", "train.eval_every=3",
+               "train.eval_models=teacher,student,assistant", "method.drop_scope=class", "method.perturb=true")
+    train(cfg)
+    lines = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    evals = [l for l in lines if l["kind"] == "eval"]
+    assert [e["step"] for e in evals] == [3, 6]
+    for name in ("teacher", "student", "assistant"):
+        assert len(evals[-1][f"iou/{name}"]) == 5 and 0 <= evals[-1][f"miou/{name}"] <= 100
+    after_warmup = [l for l in lines if l["kind"] == "train" and l["step"] > 2]
+    for line in after_warmup:
+        precision, recall = line["pl/precision"], line["pl/recall"]
+        assert len(precision) == len(recall) == 5
+        seen = [p for p in precision if p == p]  # NaN: no pixel kept as that class
+        assert seen and all(0 <= p <= 100 for p in seen)
+        assert not any(k.startswith("count/") for k in line)

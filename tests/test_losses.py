@@ -86,3 +86,29 @@ def test_nothing_kept_gives_zero_loss():
     conf = torch.full((1, 2, 2), 0.5)
     pl = pseudo_labels(conf, torch.zeros(1, 2, 2, dtype=torch.long), threshold=0.9)
     assert pseudo_label_ce(torch.randn(1, 3, 2, 2), pl).item() == 0.0
+
+
+def test_class_scope_drops_the_percentile_within_each_predicted_class():
+    torch.manual_seed(0)
+    conf, labels = confidence(torch.randn(2, 4, 16, 16) * 2)
+    conf = torch.where(labels == 3, conf * 0.5, conf)  # a "thin" class: always less confident
+    pl = pseudo_labels(conf, labels, drop_percent=20, drop_scope="class", num_classes=4)
+    for k in range(4):
+        c = conf[labels == k]
+        n = int(c.numel() * 0.2)
+        gamma = c.kthvalue(n).values if n else -1.0
+        assert torch.equal(pl.keep[labels == k], c > gamma)  # each class keeps its own top 80 %
+    # The paper's batch-wide percentile drops that class first; per class it keeps about 80 % of it.
+    batch = pseudo_labels(conf, labels, drop_percent=20)
+    assert pl.keep[labels == 3].float().mean() > 0.75 > batch.keep[labels == 3].float().mean()
+    assert pl.weights[pl.keep].mean().item() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_class_percentiles_handle_empty_classes_and_inputs():
+    from gtaseg.losses import class_percentiles
+
+    conf = torch.tensor([0.3, 0.1, 0.2, 0.9, 0.8])
+    labels = torch.tensor([0, 0, 0, 2, 2])
+    # class 0: 3 pixels, 50 % -> k = 1 -> 0.1; class 1: none; class 2: 2 pixels -> k = 1 -> 0.8
+    assert class_percentiles(conf, labels, 50, 3).tolist() == pytest.approx([0.1, -1.0, 0.8])
+    assert class_percentiles(conf[:0], labels[:0], 50, 3).tolist() == [-1.0, -1.0, -1.0]

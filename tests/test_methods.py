@@ -1,5 +1,7 @@
 """Behaviour of the methods on tiny models: gentleness, no shared storage, transmission, teacher EMA."""
 
+import math
+
 import pytest
 import torch
 
@@ -146,14 +148,51 @@ def test_gta_step_logs_pseudo_label_statistics(opts):
 
 def test_pseudo_label_accuracy_before_and_after_the_drop_rule():
     from gtaseg.losses import PseudoLabels
-    from gtaseg.methods.teacher import pseudo_label_stats
+    from gtaseg.methods.teacher import pl_class_metrics, pseudo_label_stats
 
     labels = torch.tensor([[[0, 1, 2, 3, 0, 1]]])
     gt = torch.tensor([[[0, 1, 0, 0, IGNORE, 1]]])  # pixel 4 has no ground truth
     valid = torch.tensor([[[True, True, True, True, True, False]]])  # pixel 5 is padding
     keep = torch.tensor([[[True, True, True, False, True, False]]])
-    pl = PseudoLabels(labels, keep.float(), torch.full((1, 1, 6), 0.9), keep, 0.5)
-    stats = pseudo_label_stats(pl, labels, valid, gt)
+    pl = PseudoLabels(labels, keep.float(), torch.full((1, 1, 6), 0.9), keep, torch.tensor(0.5))
+    stats = pseudo_label_stats(pl, labels, valid, gt, num_classes=4)
     assert stats["pl/accuracy_all"] == pytest.approx(2 / 4)  # pixels 0-3: 0 and 1 right
     assert stats["pl/accuracy"] == pytest.approx(2 / 3)  # kept with ground truth: 0, 1, 2
     assert stats["pl/kept_fraction"] == pytest.approx(4 / 5)
+    assert stats["pl/threshold"] == pytest.approx(0.5)
+    # Per class, over pixels with ground truth: kept as class 0: pixel 0 (right); class 1: pixel 1
+    # (right); class 2: pixel 2 (wrong, truth 0); pixel 3 (class 3, truth 0) was dropped.
+    assert stats["count/pl_kept"] == [1, 1, 1, 0] and stats["count/pl_right"] == [1, 1, 0, 0]
+    assert stats["count/pl_gt"] == [3, 1, 0, 0]
+    pr = pl_class_metrics({k: v for k, v in stats.items() if k.startswith("count/")})
+    assert pr["pl/precision"][:3] == pytest.approx([100, 100, 0]) and math.isnan(pr["pl/precision"][3])
+    assert pr["pl/recall"][:2] == pytest.approx([100 / 3, 100]) and math.isnan(pr["pl/recall"][2])
+
+
+def test_transmission_and_teacher_use_their_own_decays(monkeypatch):
+    method, _ = make("gta", "method.ema_decay=0.9", "method.transfer_decay=0.999", warmup=0)
+    used = {}
+    monkeypatch.setattr(method.transfer, "update", lambda d: used.setdefault("transfer", d))
+    monkeypatch.setattr(method.teacher_ema, "update", lambda d: used.setdefault("teacher", d))
+    method.train_step(*batch(0), 0)
+    assert used == {"transfer": 0.999, "teacher": 0.9}
+
+
+@pytest.mark.parametrize("joint,sizes", [(False, [2, 2]), (True, [4])])
+def test_mean_teacher_student_forwards_labeled_and_unlabeled_as_gta_does(joint, sizes, monkeypatch):
+    method, models = make("mean_teacher", f"method.joint_forward={str(joint).lower()}", warmup=0)
+    seen = []
+    forward = models["student"].forward
+    monkeypatch.setattr(models["student"], "forward", lambda x: seen.append(len(x)) or forward(x))
+    method.train_step(*batch(0), 0)
+    assert seen == sizes
+
+
+def test_one_epoch_is_a_pass_over_the_unlabeled_set(tmp_path):
+    from gtaseg.data import build_datasets
+    from gtaseg.engine import iters_per_epoch
+
+    cfg = load_config("demo", ["data.synthetic_num_unlabeled=30", "data.unlabeled_batch_size=4"])
+    data = build_datasets(cfg.data)
+    assert iters_per_epoch(cfg, data, world=1) == 30 / 4
+    assert iters_per_epoch(cfg, data, world=2) == 30 / 8

@@ -109,18 +109,17 @@ class Method:
         pass
 
 
-def cutmix(x: Tensor, *maps: Tensor) -> tuple[Tensor, ...]:
+def cutmix(*tensors: Tensor) -> tuple[Tensor, ...]:
     """Paste a random box of half the image area from the next image of the batch into each image.
 
-    `maps` ([B,H,W] labels, confidences, masks) are mixed with the same boxes.
+    Every tensor ([B,C,H,W] images, [B,H,W] labels, confidences, masks) is mixed with the same boxes.
     """
-    b, _, h, w = x.shape
+    b, h, w = tensors[0].shape[0], *tensors[0].shape[-2:]
     bh, bw = round(h * 0.5**0.5), round(w * 0.5**0.5)
-    box = torch.zeros(b, 1, h, w, dtype=torch.bool, device=x.device)
+    box = torch.zeros(b, h, w, dtype=torch.bool, device=tensors[0].device)
     tops = torch.randint(0, h - bh + 1, (b,)).tolist()
     lefts = torch.randint(0, w - bw + 1, (b,)).tolist()
     for i, (t, l) in enumerate(zip(tops, lefts)):
-        box[i, :, t : t + bh, l : l + bw] = True
-    out = [torch.where(box, x.roll(-1, 0), x)]  # roll(-1): image i takes its box from image i+1
-    out += [torch.where(box[:, 0], m.roll(-1, 0), m) for m in maps]
-    return tuple(out)
+        box[i, t : t + bh, l : l + bw] = True
+    # roll(-1): image i takes its box from image i+1
+    return tuple(torch.where(box[:, None] if x.dim() == 4 else box, x.roll(-1, 0), x) for x in tensors)

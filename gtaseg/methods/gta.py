@@ -77,7 +77,7 @@ class GTA(TeacherMethod):
         assistant.step(loss_u)
 
         # 8. Representation knowledge transmission (Eq. 9): student f <- EMA of assistant f
-        self.transfer.update(self.decay(step))
+        self.transfer.update(self.decay(step, m.transfer_decay))
 
         # 9-11. The student learns from labeled data only (Eq. 10-11)
         with self.autocast():

@@ -22,11 +22,15 @@ class MeanTeacher(TeacherMethod):
             return self.warmup_step(x_l, y_l, step)
         # Eq. 3: pseudo labels from the teacher (no gradient)
         x_u, pl, stats = self.teach(x_l, x_u, u)
-        # Eq. 4: one forward of labeled + unlabeled, loss = L_s + mu * L_u
+        # Eq. 4: loss = L_s + mu * L_u; one forward of labeled + unlabeled only with joint_forward,
+        # so that by default the student's BatchNorm sees labeled batches alone, as in gta
         with self.autocast():
-            logits = student(torch.cat([x_l, x_u]))
-            loss_s = supervised_ce(logits[: len(x_l)], y_l)
-            loss_u = pseudo_label_ce(logits[len(x_l) :], pl)
+            if self.cfg.method.joint_forward:
+                logits_l, logits_u = student(torch.cat([x_l, x_u])).split([len(x_l), len(x_u)])
+            else:
+                logits_l, logits_u = student(x_l), student(x_u)
+            loss_s = supervised_ce(logits_l, y_l)
+            loss_u = pseudo_label_ce(logits_u, pl)
             loss = loss_s + self.cfg.method.unsup_weight * loss_u
         student.step(loss)
         # Eq. 5: teacher = EMA of the student
