@@ -44,7 +44,8 @@ One row per image: image | each checkpoint's prediction | ground truth (when --m
 
 EPILOG_REPORT = """examples:
   gtaseg report runs/demo                      # writes runs/demo/report.html
-  gtaseg report runs/demo --out demo.html --examples 6"""
+  gtaseg report runs/demo --out demo.html --examples 6
+  gtaseg report runs/gta --compare runs/sup_only runs/mean_teacher   # the three methods' curves"""
 
 EPILOG_EXPORT = """examples:
   gtaseg export runs/demo/checkpoints/best.pt --format onnx
@@ -110,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Write a self-contained HTML page (inline charts and images) about a run.")
     rp.add_argument("run_dir", help="a run directory (train.out_dir)")
     rp.add_argument("--out", help="output HTML file (default: RUN_DIR/report.html)")
+    rp.add_argument("--compare", nargs="+", default=[], metavar="RUN_DIR",
+                    help="other run directories: their validation mIoU curves are drawn with this run's")
     rp.add_argument("--examples", type=int, default=4, help="prediction examples to show (default 4; 0: none)")
     rp.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"), help="device for the examples")
 
@@ -342,7 +345,7 @@ def _default_labels(checkpoints: list[str]) -> list[str]:
 def cmd_report(args: argparse.Namespace) -> int:
     from gtaseg.report import build_report
 
-    out = build_report(args.run_dir, args.out, args.examples, args.device)
+    out = build_report(args.run_dir, args.out, args.examples, args.device, args.compare)
     print(f"wrote {out}")
     return 0
 

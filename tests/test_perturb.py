@@ -5,7 +5,7 @@ import torch
 
 from gtaseg.methods.base import cutmix
 from gtaseg.methods.perturb import strong_photometric
-from tests.test_methods import batch, make
+from test_methods import batch, make
 
 
 def test_perturbation_is_per_image_reproducible_and_in_range():

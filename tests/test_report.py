@@ -132,3 +132,38 @@ def test_report_renders_in_headless_browser(report, tmp_path):
     dom = subprocess.run([*flags, "--dump-dom", report.resolve().as_uri()], capture_output=True, text=True,
                          timeout=60).stdout
     assert dom.count("<svg") >= 6 and dom.count("<polyline") >= 5 and "data:image/png;base64," in dom
+
+
+def write_run(folder: Path, evals: list[tuple[int, float]], precision=None) -> Path:
+    folder.mkdir(parents=True)
+    lines = [{"step": s, "kind": "eval", "miou/teacher": v, "miou/assistant": v / 2} for s, v in evals]
+    if precision:
+        lines.append({"step": 9, "kind": "train", "pl/precision": precision, "pl/recall": [50.0] * len(precision)})
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(l) + "\n" for l in lines))
+    (folder / "config.yaml").write_text("train:\n  eval_models: [teacher, assistant]\n")
+    return folder
+
+
+def test_report_compares_runs_and_shows_pseudo_labels_per_class(tmp_path):
+    a = write_run(tmp_path / "gta", [(5, 40.0), (10, 50.0)], precision=[90.0, float("nan"), 12.5])
+    b = write_run(tmp_path / "sup_only", [(5, 30.0), (10, 35.0)])
+    page = build_report(a, tmp_path / "r.html", examples=0, compare=[b]).read_text()
+    compared = page[page.index("Runs compared"):]
+    assert "gta (teacher)" in compared and "sup_only (teacher)" in compared
+    pl = page[page.index("Pseudo labels per class"):]
+    assert "Precision (%) of kept pseudo labels, iteration 9" in pl and "12.5" in pl and "n/a" in pl
+    with pytest.raises(FileNotFoundError, match="no metrics.jsonl"):
+        build_report(a, tmp_path / "r2.html", examples=0, compare=[tmp_path / "missing"])
+
+
+def test_curves_svg_is_a_valid_standalone_picture(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from gtaseg.report import standalone_svg
+
+    svg = standalone_svg("mIoU", {"GTA-Seg": [(0, 10.0), (10, 30.0)], "SupOnly": [(0, 5.0), (10, 20.0)]}, "mIoU (%)")
+    root = ET.fromstring(svg)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "GTA-Seg" in texts and "SupOnly" in texts and "mIoU" in texts
+    assert len(list(root.iter("{http://www.w3.org/2000/svg}polyline"))) == 2
