@@ -8,26 +8,33 @@
 #   JOBS=4                    runs at once (default 1; a GPU has room for several)
 #   EXTRA="train.device=cuda data.num_workers=2"   overrides added to every run
 #   OUT=runs/camvid  CAMVID_ROOT=../shared/data/camvid  TABLE=docs/results_table.md
+#   SEQUENCES=0               skip the per-sequence test scores (benchmarks/camvid_sequences.py)
 set -euo pipefail
 export ROOT=${CAMVID_ROOT:-../shared/data/camvid} OUT=${OUT:-runs/camvid} EXTRA=${EXTRA:-}
 TABLE=${TABLE:-docs/results_table.md}
 JOBS=${JOBS:-1}
 RUNS=${RUNS:-"sup_only:0 mean_teacher:0 gta:0 sup_only:1 mean_teacher:1 gta:1 sup_only:2 mean_teacher:2 gta:2
-  gta_all:0 gta_noreweight:0 gta_all:1 gta_noreweight:1 gta_all:2 gta_noreweight:2
-  gta_paperwarmup:0 gta_nocutmix:0 gta_paperwarmup:1 gta_nocutmix:1 gta_paperwarmup:2 gta_nocutmix:2"}
+  mt_ema:0 gta_noreweight:0 gta_all:0 gta_noperturb:0 gta_noclass:0
+  mt_ema:1 gta_noreweight:1 gta_all:1 gta_noperturb:1 gta_noclass:1
+  mt_ema:2 gta_noreweight:2 gta_all:2 gta_noperturb:2 gta_noclass:2"}
+SEQUENCES=${SEQUENCES:-1}  # 1: also score each run's test split per sequence (Seq05VD, 0001TP)
 
 one_run() {
   local name=${1%%:*} seed=${1##*:} args iters=""
   if [[ $name == *_x3 ]]; then iters="train.iters=2100"; fi  # NAME_x3: 3x the iterations (budget study)
   case ${name%_x3} in
     sup_only | mean_teacher | gta) args="method.name=${name%_x3}" ;;
+    mt_ema) args="method.name=mean_teacher method.unsup_weight=0" ;;  # control: SupOnly + EMA teacher
     gta_all) args="method.name=gta method.transfer=all" ;;          # "Original EMA" (Table 5)
     gta_noreweight) args="method.name=gta method.reweight=none" ;;  # no re-weighting (Table 4/9)
-    gta_paperwarmup) args="method.name=gta method.warmup_iters=-1" ;;  # the paper's one-epoch warm-up
+    gta_noperturb) args="method.name=gta method.perturb=false" ;;   # no strong perturbation
+    gta_noclass) args="method.name=gta method.drop_scope=batch" ;;  # the paper's batch-wide drop
+    gta_epochwarmup) args="method.name=gta method.warmup_iters=-1" ;;  # warm-up of one epoch (80 iterations)
     gta_nocutmix) args="method.name=gta method.cutmix_prob=0" ;;       # no CutMix (the paper names none)
     mean_teacher_noreweight) args="method.name=mean_teacher method.reweight=none" ;;  # Table 4 row 2
-    *) echo "unknown run name '$name' in RUNS; choose sup_only, mean_teacher, gta, gta_all, gta_noreweight," \
-         "gta_paperwarmup, gta_nocutmix or mean_teacher_noreweight" >&2; return 1 ;;
+    *) echo "unknown run name '$name' in RUNS; choose sup_only, mean_teacher, gta, mt_ema, gta_all," \
+         "gta_noreweight, gta_noperturb, gta_noclass, gta_epochwarmup, gta_nocutmix or mean_teacher_noreweight" >&2
+       return 1 ;;
   esac
   local dir=$OUT/${name}_seed$seed log=$OUT/logs/${name}_seed$seed.log start=$(date +%s)
   # shellcheck disable=SC2086  # args and EXTRA are word lists
@@ -46,4 +53,7 @@ mkdir -p "$OUT/logs"
 status=0
 printf '%s\n' $RUNS | xargs -P "$JOBS" -I{} bash -c 'one_run {}' || status=$?
 gtaseg aggregate "$OUT"/*_seed* --split test --out "$TABLE"
+if [[ $SEQUENCES == 1 ]]; then
+  python "$(dirname "$0")/camvid_sequences.py" "$OUT"/*_seed* --data-root "$ROOT" > "$OUT/sequences.txt" || status=$?
+fi
 exit $status

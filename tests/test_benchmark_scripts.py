@@ -17,7 +17,7 @@ def run_table(tmp_path: Path, runs: str, extra: str = "") -> tuple[subprocess.Co
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "RUNS": runs, "JOBS": "2",
            "OUT": str(tmp_path / "out"), "TABLE": str(tmp_path / "table.md"), "EXTRA": extra,
-           "CAMVID_ROOT": "/data/camvid"}
+           "CAMVID_ROOT": "/data/camvid", "SEQUENCES": "0"}
     proc = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60)
     return proc, sorted(record.read_text().splitlines()) if record.exists() else []
 
@@ -38,7 +38,8 @@ def test_run_names_map_to_overrides(tmp_path):
 
 
 def test_unknown_run_name_fails_and_lists_choices(tmp_path):
-    proc, calls = run_table(tmp_path, "gta:0 gta_typo:0")
+    proc, calls = run_table(tmp_path, "gta:0 gta_typo:0 mt_ema:1")
     assert proc.returncode != 0
     assert "unknown run name 'gta_typo'" in proc.stderr and "gta_noreweight" in proc.stderr
-    assert any(c.startswith("train ") and "method.name=gta" in c for c in calls)  # the valid run still ran
+    assert any(c.startswith("train ") and "method.name=gta" in c for c in calls)  # the valid runs still ran
+    assert any(c.startswith("train ") and "method.name=mean_teacher method.unsup_weight=0" in c for c in calls)
