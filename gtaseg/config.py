@@ -7,6 +7,7 @@ type and default, so a typo fails at load time with the list of valid keys of th
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -314,11 +315,29 @@ def validate(cfg: Config) -> None:
         bad = [m for m in models if m not in CHOICES["eval.model"]]
         if bad:
             raise ConfigError(f"config key 'train.eval_models': {bad} not valid; choose from {', '.join(CHOICES['eval.model'])}")
-    positive = {"train.iters": cfg.train.iters, "data.crop_size": cfg.data.crop_size,
-                "data.batch_size": cfg.data.batch_size, "train.lr": cfg.train.lr}
-    for key, value in positive.items():
-        if value <= 0:
+    if not cfg.train.eval_models:
+        raise ConfigError(f"config key 'train.eval_models' is empty; name at least one of {', '.join(CHOICES['eval.model'])}")
+    for sec in (f.name for f in dataclasses.fields(cfg)):
+        for key, value in dataclasses.asdict(getattr(cfg, sec)).items():
+            for v in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(v, float) and not math.isfinite(v):
+                    raise ConfigError(f"config key '{sec}.{key}': {value!r} is not a finite number")
+    positive = ("train.iters", "train.lr", "train.log_every", "train.save_every", "data.crop_size", "data.batch_size",
+                "data.unlabeled_batch_size", "eval.batch_size", "eval.crop_size", "eval.window", "eval.stride")
+    for key in positive:
+        sec, name = key.split(".")
+        value = getattr(getattr(cfg, sec), name)
+        if not value > 0:
             raise ConfigError(f"config key '{key}': {value} must be > 0")
+    at_least_zero = ("train.epochs", "train.eval_every", "train.weight_decay", "train.momentum", "data.num_workers",
+                     "method.unsup_weight", "method.cutmix_prob")
+    for key in at_least_zero:
+        sec, name = key.split(".")
+        value = getattr(getattr(cfg, sec), name)
+        if value < 0:
+            raise ConfigError(f"config key '{key}': {value} must be >= 0")
+    if cfg.method.cutmix_prob > 1:
+        raise ConfigError(f"config key 'method.cutmix_prob': {cfg.method.cutmix_prob} must be in [0, 1]")
     if not 0 <= cfg.method.drop_percent < 100:
         raise ConfigError(f"config key 'method.drop_percent': {cfg.method.drop_percent} must be in [0, 100)")
     for key in ("ema_decay", "transfer_decay", "ema_decay_max"):

@@ -66,3 +66,22 @@ def test_folder_named_like_a_builtin_does_not_hide_it(tmp_path, monkeypatch):
     (tmp_path / "demo").mkdir()
     monkeypatch.chdir(tmp_path)
     assert load_config("demo").data.dataset == "synthetic"
+
+
+@pytest.mark.parametrize("override,message", [
+    ("train.log_every=0", "'train.log_every': 0 must be > 0"),
+    ("train.save_every=0", "'train.save_every': 0 must be > 0"),
+    ("train.eval_models=", "'train.eval_models' is empty"),
+    ("train.lr=nan", "'train.lr': nan is not a finite number"),
+    ("method.tau=inf", "'method.tau': inf is not a finite number"),
+    ("train.epochs=-1", "'train.epochs': -1.0 must be >= 0"),
+    ("data.batch_size=0", "'data.batch_size': 0 must be > 0"),
+    ("data.unlabeled_batch_size=0", "'data.unlabeled_batch_size': 0 must be > 0"),
+    ("eval.crop_size=0", "'eval.crop_size': 0 must be > 0"),
+    ("method.cutmix_prob=1.5", "'method.cutmix_prob': 1.5 must be in [0, 1]"),
+    ("data.scale_range=[0.5, nan]", "'data.scale_range'"),
+])  # fmt: skip
+def test_values_that_would_crash_later_fail_at_load_time(override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config("demo", [override])
+    assert message in str(err.value) and "\n" not in str(err.value)
