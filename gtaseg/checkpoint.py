@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import tempfile
@@ -26,6 +27,13 @@ def save(state: dict[str, Any], path: str | Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # torch.save reports a full disk as "[enforce fail at inline_container.cc]"
+        Path(tmp).unlink(missing_ok=True)
+        full = getattr(e, "errno", None) == errno.ENOSPC or "enforce fail" in str(e) or "file write failed" in str(e)
+        why = "the disk is full (or the write failed)" if full else f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
+        kept = f"the previous {path.name} is kept" if path.is_file() else f"no {path.name} was written"
+        raise OSError(f"could not write checkpoint {path}: {why}; {kept}; free space in {path.parent} "
+                      "or choose another train.out_dir") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -38,7 +46,8 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated, not a checkpoint, or unsafe pickled objects
-        raise ValueError(f"checkpoint {path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0]}); "
+        first = (str(e).strip().splitlines() or ["empty or truncated file"])[0]
+        raise ValueError(f"checkpoint {path} cannot be read ({type(e).__name__}: {first}); "
                          "is it a gtaseg checkpoint written completely?") from None
     if not isinstance(state, dict) or "method" not in state or "config" not in state:
         raise ValueError(f"checkpoint {path} is not a gtaseg checkpoint (no 'method'/'config' entries)")

@@ -187,7 +187,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gtaseg.engine import train
 
     cfg = load_config(args.config, args.overrides)
-    train(cfg)
+    try:
+        train(cfg)
+    except KeyboardInterrupt:
+        from gtaseg.engine import kept
+
+        print(f"interrupted; {kept(Path(cfg.train.out_dir) / 'checkpoints' / 'latest.pt')}", file=sys.stderr)
+        return 130
     return 0
 
 

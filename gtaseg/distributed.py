@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import sys
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -80,3 +84,45 @@ def cleanup(info: DistInfo) -> None:
     if info.owns_group and dist.is_initialized():
         dist.barrier()  # no rank tears down the group while another still uses it
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def sigterm_as_exit():
+    """Turn SIGTERM into SystemExit(143) inside the block, so `finally` and cleanup code run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def peer_failed(e: BaseException) -> bool:
+    """A collective failed because another process of the job went away (not this rank's own fault)."""
+    text = str(e).lower()
+    return isinstance(e, getattr(dist, "DistError", ())) or any(
+        s in text for s in ("connection closed by peer", "connection reset by peer", "broken pipe"))
+
+
+def abort(info: DistInfo, e: BaseException) -> None:
+    """End this rank of a multi-process job at once: print the cause (once: a rank that only saw a peer
+    go away says so) and exit without a barrier, which would wait forever for the failed rank."""
+    from gtaseg.cli import one_line
+
+    if isinstance(e, SystemExit):
+        msg = f"stopped by signal {int(e.code) - 128}" if isinstance(e.code, int) and e.code > 128 else "stopped"
+    elif isinstance(e, KeyboardInterrupt):
+        msg = "interrupted"
+    elif peer_failed(e):
+        msg = "stopped because another process of this job failed (its error is printed above)"
+    else:
+        msg = f"error: {one_line(e)}"
+    print(f"rank {info.rank}: {msg}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(130 if isinstance(e, KeyboardInterrupt) else 1)

@@ -258,9 +258,14 @@ def train(cfg: Config) -> dict[str, Any]:
     """Train `cfg` (resuming from out_dir/checkpoints/latest.pt when present); returns the last evaluation."""
     info = distributed.init(cfg.train.device)
     try:
-        return fit(cfg, info)[1]
-    finally:
-        distributed.cleanup(info)
+        with distributed.sigterm_as_exit():  # a save interrupted by SIGTERM removes its temporary file
+            results = fit(cfg, info)[1]
+    except BaseException as e:
+        if info.enabled:  # another rank may wait in a collective: no barrier, leave now (torchrun ends the rest)
+            distributed.abort(info, e)
+        raise
+    distributed.cleanup(info)
+    return results
 
 
 def fit(cfg: Config, info: distributed.DistInfo) -> tuple[Method, dict[str, Any]]:
@@ -340,7 +345,7 @@ def fit(cfg: Config, info: distributed.DistInfo) -> tuple[Method, dict[str, Any]
         bad = {k: v for k, v in logs.items() if k.startswith("loss/") and not math.isfinite(v)}
         if bad:
             raise TrainingError(f"iteration {step}: loss is not finite ({', '.join(f'{k}={v}' for k, v in bad.items())}); "
-                                f"stopped, the last good checkpoint is kept in {latest}; lower train.lr or try train.amp=none")
+                                f"stopped, {kept(latest)}; lower train.lr or try train.amp=none")
         window.append(logs)
         if bar:
             bar.update(1)
@@ -400,6 +405,13 @@ def split_counts(values: dict[str, float]) -> tuple[dict[str, float], dict[str, 
             name, i = k.rsplit("/", 1)
             counts.setdefault(name, {})[int(i)] = v
     return scalars, {n: [c[i] for i in sorted(c)] for n, c in counts.items()}
+
+
+def kept(latest: Path) -> str:
+    """What survives a stopped run, in words."""
+    if latest.is_file():
+        return f"the last checkpoint (iteration {checkpoint.load(latest)['step']}) is kept in {latest}"
+    return "no checkpoint had been written yet"
 
 
 def gather_rng() -> list[dict[str, Any]]:

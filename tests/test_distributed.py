@@ -52,3 +52,43 @@ def test_two_processes_batch_b_equal_one_process_batch_2b(tmp_path):
     b = checkpoint.load(tmp_path / "b/checkpoints/latest.pt")["method"]["models"]["student"]
     worst = max(float((a[k].double() - b[k].double()).abs().max()) for k in a if a[k].is_floating_point())
     assert worst < 1e-4, worst  # documented tolerance: float32 summation order
+
+
+def torchrun_fails(n: int, *args: str) -> tuple[subprocess.CompletedProcess, float]:
+    import time
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={n}", f"--master_port={port}",
+           "-m", "gtaseg", "train", "demo", *TINY, *args]
+    start = time.monotonic()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)  # a hang fails here
+    return proc, time.monotonic() - start
+
+
+def test_a_bad_image_on_one_rank_ends_every_rank_with_the_cause(tmp_path):
+    from test_errors import folder
+
+    args = folder(tmp_path / "d", truncated=True)
+    proc, seconds = torchrun_fails(2, *args, "train.iters=4", "method.warmup_iters=1", "data.batch_size=1",
+                                   "data.unlabeled_batch_size=1", f"train.out_dir={tmp_path / 'run'}")
+    assert proc.returncode != 0 and seconds < 200
+    causes = [l for l in proc.stderr.splitlines() if "im0.png" in l and "error:" in l]
+    assert len(causes) == 1, proc.stderr[-3000:]  # the real cause, once
+    assert "Connection closed by peer" not in proc.stderr
+
+
+def test_a_failing_save_on_rank_0_ends_the_job_and_keeps_the_last_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    common = [f"train.out_dir={run}", "method.warmup_iters=1", "train.save_every=2", "train.eval_every=0"]
+    torchrun(2, tmp_path / "r.json", "train.iters=2", *common)
+    (run / "checkpoints" / "latest.pt").unlink()
+    (run / "checkpoints" / "latest.pt").mkdir()  # the next save's rename onto it fails
+    proc, seconds = torchrun_fails(2, "train.iters=4", *common)
+    assert proc.returncode != 0 and seconds < 200
+    causes = [l for l in proc.stderr.splitlines() if "could not write checkpoint" in l]
+    assert len(causes) == 1 and causes[0].startswith("rank 0: error:"), proc.stderr[-3000:]
+    assert checkpoint.load(run / "checkpoints" / "best.pt")["step"] == 2  # the first run's, intact
+    assert not [p for p in (run / "checkpoints").iterdir() if p.name.endswith(".tmp")]

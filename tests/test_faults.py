@@ -76,3 +76,53 @@ def test_kill_during_training_leaves_a_loadable_checkpoint_and_resumes(tmp_path)
                                "method.warmup_iters=2", f"train.out_dir={out}"])
     train(cfg)
     assert checkpoint.load(latest)["step"] == before + 2
+
+
+def test_a_full_disk_says_so_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    checkpoint.save({"a": torch.zeros(3)}, tmp_path / "latest.pt")
+
+    def full(obj, f):
+        f.write(b"partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(OSError) as err:
+        checkpoint.save({"a": torch.ones(3)}, tmp_path / "latest.pt")
+    msg = str(err.value)
+    assert "disk is full" in msg and "previous latest.pt is kept" in msg and "enforce" not in msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.pt"]
+    assert torch.equal(torch.load(tmp_path / "latest.pt")["a"], torch.zeros(3))
+
+
+def test_sigterm_during_a_save_removes_the_temporary_file(tmp_path, monkeypatch):
+    from gtaseg.distributed import sigterm_as_exit
+
+    def killed_midway(obj, f):
+        f.write(b"x" * 1000)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the signal arrives before this ends
+
+    monkeypatch.setattr(torch, "save", killed_midway)
+    with pytest.raises(SystemExit) as stop, sigterm_as_exit():
+        checkpoint.save({"a": torch.ones(3)}, tmp_path / "latest.pt")
+    assert stop.value.code == 128 + signal.SIGTERM
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is gone after the block
+
+
+def test_interrupt_before_the_first_save_does_not_claim_a_checkpoint(tmp_path, monkeypatch, capsys):
+    from gtaseg.methods import GTA
+
+    def interrupted(self, *a):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(GTA, "train_step", interrupted)
+    assert main(["train", "demo", *TINY, "train.iters=4", f"train.out_dir={tmp_path}"]) == 130
+    assert "interrupted; no checkpoint had been written yet" in capsys.readouterr().err
+
+
+def test_empty_checkpoint_file_is_one_clear_line(tmp_path, capsys):
+    (tmp_path / "latest.pt").write_bytes(b"")
+    assert main(["eval", str(tmp_path / "latest.pt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: checkpoint") and "empty or truncated" in err and len(err.splitlines()) == 1
