@@ -106,6 +106,8 @@ class TrainConfig:
     save_every: int = 100
     eval_models: list[str] = field(default_factory=lambda: ["teacher"])  # also: student, assistant
     resume: bool = True  # continue from out_dir/checkpoints/latest.pt when it exists
+    resume_changes: list[str] = field(default_factory=list)  # keys allowed to differ from the checkpoint's on resume
+    overwrite: bool = False  # with resume=false: delete the run already in out_dir (checkpoints, logs, evals)
     progress: bool = True
 
 
@@ -315,6 +317,8 @@ def validate(cfg: Config) -> None:
         bad = [m for m in models if m not in CHOICES["eval.model"]]
         if bad:
             raise ConfigError(f"config key 'train.eval_models': {bad} not valid; choose from {', '.join(CHOICES['eval.model'])}")
+    if not cfg.train.out_dir.strip():
+        raise ConfigError("config key 'train.out_dir' is empty; name a run folder, e.g. train.out_dir=runs/my_run")
     if not cfg.train.eval_models:
         raise ConfigError(f"config key 'train.eval_models' is empty; name at least one of {', '.join(CHOICES['eval.model'])}")
     for sec in (f.name for f in dataclasses.fields(cfg)):

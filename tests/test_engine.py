@@ -189,3 +189,45 @@ def test_metrics_log_three_models_per_class_and_pseudo_label_precision_recall(tm
         seen = [p for p in precision if p == p]  # NaN: no pixel kept as that class
         assert seen and all(0 <= p <= 100 for p in seen)
         assert not any(k.startswith("count/") for k in line)
+
+
+def test_resume_with_changed_settings_lists_them_and_accepts_only_named_changes(tmp_path):
+    from gtaseg.config import ConfigError
+
+    args = ("train.iters=2", "train.eval_every=0", "method.warmup_iters=1")
+    train(tiny(tmp_path, *args))
+    with pytest.raises(ConfigError) as err:
+        train(tiny(tmp_path, *args, "train.lr=0.5", "train.iters=3", "train.log_every=1"))  # log_every is free
+    msg = str(err.value)
+    assert "train.lr: 0.01 in the checkpoint, 0.5 now" in msg and "train.iters: 2 in the checkpoint, 3 now" in msg
+    assert "log_every" not in msg and msg.endswith("train.resume_changes=train.iters,train.lr")
+    assert "lr: 0.01" in (tmp_path / "run" / "config.yaml").read_text()  # the refused value was not recorded
+    train(tiny(tmp_path, "train.iters=3", "train.eval_every=0", "method.warmup_iters=1",
+               "train.resume_changes=train.iters"))
+    assert checkpoint.load(tmp_path / "run/checkpoints/latest.pt")["step"] == 3
+
+
+def test_starting_over_never_deletes_a_run_silently(tmp_path, capsys):
+    from gtaseg.config import ConfigError
+
+    args = ("train.iters=2", "train.eval_every=0", "method.warmup_iters=1")
+    train(tiny(tmp_path, *args))
+    with pytest.raises(ConfigError, match=r"already holds a run \(checkpoint at iteration 2\).*train.overwrite=true"):
+        train(tiny(tmp_path, *args, "train.resume=false"))
+    assert checkpoint.load(tmp_path / "run/checkpoints/latest.pt")["step"] == 2
+    lines = (tmp_path / "run/metrics.jsonl").read_text()
+    train(tiny(tmp_path, "train.iters=1", "train.eval_every=0", "method.warmup_iters=1", "train.resume=false",
+               "train.overwrite=true"))
+    assert "deleted checkpoints, metrics.jsonl" in capsys.readouterr().err
+    assert checkpoint.load(tmp_path / "run/checkpoints/latest.pt")["step"] == 1
+    assert len((tmp_path / "run/metrics.jsonl").read_text()) < len(lines)  # one run's records, not two
+
+
+def test_a_run_folder_in_use_is_refused(tmp_path):
+    from gtaseg.config import ConfigError
+    from gtaseg.engine import run_lock
+
+    with run_lock(tmp_path / "run"):
+        with pytest.raises(ConfigError, match=r"is in use by process \d+ started"):
+            train(tiny(tmp_path, "train.iters=1"))
+    train(tiny(tmp_path, "train.iters=1", "train.eval_every=0", "method.warmup_iters=0"))  # free again

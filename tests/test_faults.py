@@ -73,7 +73,7 @@ def test_kill_during_training_leaves_a_loadable_checkpoint_and_resumes(tmp_path)
         assert 0 < state["step"] < 400
     before = checkpoint.load(latest)["step"]
     cfg = load_config("demo", [*TINY, f"train.iters={before + 2}", "train.save_every=1", "train.eval_every=0",
-                               "method.warmup_iters=2", f"train.out_dir={out}"])
+                               "method.warmup_iters=2", f"train.out_dir={out}", "train.resume_changes=train.iters"])
     train(cfg)
     assert checkpoint.load(latest)["step"] == before + 2
 
