@@ -343,3 +343,19 @@ def test_synthetic_items_and_classes():
     with pytest.raises(ValueError, match="num_classes=9 is not possible for dataset 'synthetic'"):
         build_datasets(make_cfg(num_classes=9))
     assert len(build_datasets(make_cfg(synthetic_num_unlabeled=0)).unlabeled) == 0
+
+
+def test_camvid_without_split_lists_uses_the_packaged_ones(tmp_path):
+    from gtaseg.data.datasets import PACKAGED_SPLITS
+
+    lists = PACKAGED_SPLITS / "camvid"
+    labeled = (lists / "1_16" / "labeled.txt").read_text().split()
+    unlabeled = (lists / "1_16" / "unlabeled.txt").read_text().split()
+    val = (lists / "val.txt").read_text().split()
+    assert (len(labeled), len(unlabeled), len(val)) == (23, 344, 101)
+    root = tmp_path / "camvid"  # images and labels only, as a user downloads them
+    for i in labeled + unlabeled + val:
+        save_image(root / "images" / f"{i}.jpg", h=4, w=4)
+        save_mask(root / "labels" / f"{i}.png", np.zeros((4, 4), np.uint8))
+    b = build_datasets(make_cfg(dataset="camvid", root=str(root), split="1_16"))
+    assert (len(b.labeled), len(b.unlabeled), len(b.eval)) == (23, 344, 101)

@@ -369,8 +369,9 @@ def build_folder(cfg: Any) -> DatasetBundle:
 
 def build_camvid(cfg: Any) -> DatasetBundle:
     nc = fixed_num_classes(cfg, 11)
-    root = root_of(cfg, "images/ID.jpg, labels/ID.png, splits/")
-    split_dir = split_dir_of(cfg, root / "splits")
+    root = root_of(cfg, "images/ID.jpg, labels/ID.png")
+    # Lists in ROOT/splits win (a user's own); else the ones shipped with gtaseg (the results' splits).
+    split_dir = split_dir_of(cfg, root / "splits" if (root / "splits").is_dir() else PACKAGED_SPLITS / "camvid")
     lists = resolve_lists(cfg, split_dir, "camvid", lambda: _train_list(split_dir))
     luts = {"default": make_lut(nc, ignore=[11, IGNORE])}  # 11 = Unlabelled
     hint = f"CamVid labels hold 0..10 and 11 (void); is data.root={cfg.root} the SegNet CamVid folder?"
