@@ -8,10 +8,12 @@
 #   JOBS=4                    runs at once (default 1; a GPU has room for several)
 #   EXTRA="train.device=cuda data.num_workers=2"   overrides added to every run
 #   OUT=runs/camvid  CAMVID_ROOT=../shared/data/camvid  TABLE=docs/results_table.md
+#   CONFIG=camvid_cpu_v1      the built-in config to train (default camvid_cpu)
 #   SEQUENCES=0               skip the per-sequence test scores (benchmarks/camvid_sequences.py)
 set -euo pipefail
 export ROOT=${CAMVID_ROOT:-../shared/data/camvid} OUT=${OUT:-runs/camvid} EXTRA=${EXTRA:-}
 TABLE=${TABLE:-docs/results_table.md}
+export CONFIG=${CONFIG:-camvid_cpu}  # camvid_cpu_v1: the first recipe (docs/results_v1.md)
 JOBS=${JOBS:-1}
 RUNS=${RUNS:-"sup_only:0 mean_teacher:0 gta:0 sup_only:1 mean_teacher:1 gta:1 sup_only:2 mean_teacher:2 gta:2
   mt_ema:0 gta_noreweight:0 gta_all:0 gta_noperturb:0 gta_noclass:0
@@ -38,7 +40,7 @@ one_run() {
   esac
   local dir=$OUT/${name}_seed$seed log=$OUT/logs/${name}_seed$seed.log start=$(date +%s)
   # shellcheck disable=SC2086  # args and EXTRA are word lists
-  if ! gtaseg train camvid_cpu data.root="$ROOT" data.split=1_8 train.seed="$seed" train.out_dir="$dir" \
+  if ! gtaseg train "$CONFIG" data.root="$ROOT" data.split=1_8 train.seed="$seed" train.out_dir="$dir" \
       train.progress=false $args $iters $EXTRA > "$log" 2>&1; then
     echo "$dir: training failed, see $log" >&2; return 1
   fi
