@@ -78,14 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
     e = command("eval", help="evaluate a checkpoint (per-class IoU, pixel accuracy, mIoU)", epilog=EPILOG_EVAL,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Evaluate a checkpoint on the validation (or data.eval_split=test) set.")
-    e.add_argument("checkpoint", help="path to a checkpoint (.pt) written by gtaseg train")
+    e.add_argument("checkpoint", help="a checkpoint (.pt) written by gtaseg train, or its run folder (latest.pt)")
     e.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="config overrides (eval.*, data.eval_split, data.root, ...); model=teacher|student|assistant")
+                   help="config overrides (eval.*, data.eval_split, data.root, ...)")
+    e.add_argument("--model", choices=MODEL_CHOICES, default=None,
+                   help="which network of the checkpoint (default teacher; also model=NAME)")
 
     pr = command("predict", help="segment images with a checkpoint (masks + overlays)", epilog=EPILOG_PREDICT,
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         description="Predict class masks for images, folders or list files.")
-    pr.add_argument("checkpoint", help="path to a checkpoint (.pt) written by gtaseg train")
+    pr.add_argument("checkpoint", help="a checkpoint (.pt) written by gtaseg train, or its run folder (latest.pt)")
     pr.add_argument("inputs", nargs="+", metavar="INPUT|KEY=VALUE",
                     help="images, folders, .txt lists; and eval.* overrides such as eval.mode=sliding")
     pr.add_argument("--out", required=True, help="output folder")
@@ -97,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     cm = command("compare", help="side-by-side predictions of several checkpoints (one PNG grid)",
                         epilog=EPILOG_COMPARE, formatter_class=argparse.RawDescriptionHelpFormatter,
                         description="Compare checkpoints qualitatively on a few images.")
-    cm.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="checkpoints (.pt) to compare")
+    cm.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="checkpoints (.pt) or run folders to compare")
     cm.add_argument("--images", nargs="+", required=True, metavar="IMAGE", help="images, folders or .txt lists")
     cm.add_argument("--masks", nargs="+", metavar="MASK",
                     help="ground-truth masks (class-index PNGs), in the order of --images")
@@ -109,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp = command("report", help="HTML report of a training run (curves, per-class IoU, examples)",
                         epilog=EPILOG_REPORT, formatter_class=argparse.RawDescriptionHelpFormatter,
                         description="Write a self-contained HTML page (inline charts and images) about a run.")
-    rp.add_argument("run_dir", help="a run directory (train.out_dir)")
+    rp.add_argument("run_dir", help="a run directory (train.out_dir), or a checkpoint inside its checkpoints/")
     rp.add_argument("--out", help="output HTML file (default: RUN_DIR/report.html)")
     rp.add_argument("--compare", nargs="+", default=[], metavar="RUN_DIR",
                     help="other run directories: their validation mIoU curves are drawn with this run's")
@@ -119,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex = command("export", help="export a checkpoint's network to ONNX or TorchScript", epilog=EPILOG_EXPORT,
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         description="Export the network (input [0,1] RGB, output logits) for deployment.")
-    ex.add_argument("checkpoint", help="path to a checkpoint (.pt) written by gtaseg train")
+    ex.add_argument("checkpoint", help="a checkpoint (.pt) written by gtaseg train, or its run folder (latest.pt)")
     ex.add_argument("--format", required=True, choices=("onnx", "torchscript"), help="output format")
     ex.add_argument("--out", help="output file (default: next to the checkpoint, e.g. best_teacher.onnx)")
     ex.add_argument("--model", default="teacher", choices=("teacher", "student", "assistant"),
@@ -142,9 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+MODEL_CHOICES = ("teacher", "student", "assistant")
+
+
 def _model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="teacher", choices=("teacher", "student", "assistant"),
-                   help="which network of the checkpoint (default teacher; sup_only checkpoints: student)")
+    p.add_argument("--model", default=None, choices=MODEL_CHOICES,
+                   help="which network of the checkpoint (default teacher; sup_only checkpoints: student; "
+                        "also model=NAME)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: cuda when available")
 
 
@@ -152,14 +158,18 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra:  # predict takes INPUTs and overrides on both sides of its options (INPUT --out DIR KEY=VALUE)
-        if args.command != "predict" or any(e.startswith("-") for e in extra):
+    if extra:  # INPUTs and KEY=VALUE may also come after the options (INPUT --out DIR KEY=VALUE)
+        if args.command == "predict" and not any(e.startswith("-") for e in extra):
+            args.inputs += extra
+        elif hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides += extra
+        else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        args.inputs += extra
     if args.command is None:
         parser.print_help()
         return 0
     try:
+        normalise_args(args)
         commands = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "compare": cmd_compare,
                     "report": cmd_report, "export": cmd_export, "aggregate": cmd_aggregate, "configs": cmd_configs}
         return commands[args.command](args)
@@ -180,6 +190,48 @@ def one_line(e: BaseException) -> str:
         text = text.splitlines()[-1]
         text = text.split(": ", 1)[1] if ": " in text else text
     return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def normalise_args(args: argparse.Namespace) -> None:
+    """One way to say each thing: `model=NAME` is `--model NAME` in every command that loads a
+    checkpoint, a run folder stands for its checkpoints/latest.pt, and `gtaseg train KEY=VALUE ...`
+    trains the demo config."""
+    if args.command == "train" and args.config and "=" in args.config and not Path(args.config).exists():
+        args.overrides, args.config = [args.config, *args.overrides], "demo"
+    for attr in ("overrides", "inputs"):
+        items = getattr(args, attr, None)
+        if items is None or not hasattr(args, "model"):
+            continue
+        named = [i.split("=", 1)[1] for i in items if i.startswith(("model=", "eval.model="))]
+        if named:
+            if named[-1] not in MODEL_CHOICES:
+                raise ValueError(f"model={named[-1]!r} is not valid; choose one of {', '.join(MODEL_CHOICES)}")
+            if args.model not in (None, named[-1]):
+                raise ValueError(f"--model {args.model} and model={named[-1]} disagree; give one of them")
+            args.model = named[-1]
+            setattr(args, attr, [i for i in items if not i.startswith(("model=", "eval.model="))])
+    if hasattr(args, "model") and args.command != "aggregate":
+        args.model = args.model or "teacher"
+    if hasattr(args, "checkpoint"):
+        args.checkpoint = str(checkpoint_path(args.checkpoint))
+    if hasattr(args, "checkpoints"):
+        args.checkpoints = [str(checkpoint_path(c)) for c in args.checkpoints]
+    if args.command == "report":
+        p = Path(args.run_dir)
+        if p.is_file() and p.parent.name == "checkpoints":
+            args.run_dir = str(p.parent.parent)
+
+
+def checkpoint_path(path: str) -> Path:
+    """A checkpoint file, or the latest.pt of a run folder (or of its checkpoints/ folder)."""
+    p = Path(path)
+    if not p.is_dir():
+        return p
+    for candidate in (p / "checkpoints" / "latest.pt", p / "latest.pt"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"{p} is a folder without checkpoints/latest.pt; give a checkpoint file or a run "
+                            "folder (train.out_dir) that has one")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -204,9 +256,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from gtaseg.engine import eval_loader, evaluate
     from gtaseg.inference import load_trained
 
-    overrides = [f"eval.{o}" if o.startswith("model=") else o for o in args.overrides]
     state = checkpoint.load(args.checkpoint)
-    cfg = apply_overrides(from_dict(state["config"]), overrides)
+    cfg = apply_overrides(from_dict(state["config"]), [*args.overrides, f"eval.model={args.model}"])
     info = distributed.init(cfg.train.device)
     data = build_datasets(cfg.data)
     model = load_trained(state, cfg, cfg.eval.model, args.checkpoint).to(info.device)
@@ -223,13 +274,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"mean accuracy: {metrics['mean_acc']:.2f}")
     ckpt = Path(args.checkpoint)
     if ckpt.parent.name == "checkpoints":
-        out = ckpt.parent.parent / "eval" / f"{cfg.data.eval_split}_{cfg.eval.model}.json"
+        out = ckpt.parent.parent / "eval" / eval_file_name(cfg, ckpt)
         out.parent.mkdir(exist_ok=True)
         out.write_text(json.dumps({"checkpoint": str(ckpt), "step": state["step"], "model": cfg.eval.model,
                                    "split": cfg.data.eval_split, "mode": cfg.eval.mode, "flip": cfg.eval.flip,
                                    "class_names": data.class_names, **metrics}, indent=1))
     print(f"mIoU: {metrics['miou']:.2f}")
     return 0
+
+
+def eval_file_name(cfg, ckpt: Path) -> str:
+    """eval/SPLIT_MODEL.json for latest.pt scored whole-image (what `gtaseg aggregate` reads); any other
+    checkpoint or mode gets its own name, so results never replace each other."""
+    e = cfg.eval
+    parts = [cfg.data.eval_split, e.model]
+    if ckpt.stem != "latest":
+        parts.append(ckpt.stem)
+    if e.mode != "whole":
+        parts.append(f"{e.mode}{e.crop_size if e.mode == 'center_crop' else f'{e.window}s{e.stride}'}")
+    if e.flip:
+        parts.append("flip")
+    return "_".join(parts) + ".json"
 
 
 def cmd_aggregate(args: argparse.Namespace) -> int:

@@ -86,7 +86,8 @@ def predict_files(model: SegmentationModel, inputs: Sequence[str | Path], out_di
     out.mkdir(parents=True, exist_ok=True)
     sources = {p.resolve() for p in paths}
     masks = [out / f"{n}.png" for n in names]
-    clash = [m for m in masks if m.resolve() in sources]
+    overlays = [out / f"{n}_overlay.jpg" for n in names]
+    clash = [m for m in masks + overlays if m.resolve() in sources]
     if clash:
         raise ValueError(f"writing {clash[0]} would overwrite an input image; choose another --out folder")
     bar = tqdm(total=len(paths), desc="predict", unit="img", file=sys.stderr, disable=not progress, dynamic_ncols=True)
@@ -96,7 +97,7 @@ def predict_files(model: SegmentationModel, inputs: Sequence[str | Path], out_di
         pred = model.predict_proba_batch(batch).argmax(1).cpu().numpy()
         for i, img, mask in zip(group, images, pred):
             palette_png(mask, model.palette).save(masks[i])
-            overlay(img, mask, model.palette, alpha).save(out / f"{names[i]}_overlay.jpg", quality=95, subsampling=0)
+            overlay(img, mask, model.palette, alpha).save(overlays[i], quality=95, subsampling=0)
         bar.update(len(group))
     bar.close()
     return masks

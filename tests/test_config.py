@@ -85,3 +85,14 @@ def test_values_that_would_crash_later_fail_at_load_time(override, message):
     with pytest.raises(ConfigError) as err:
         load_config("demo", [override])
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_train_with_overrides_only_uses_the_demo_config(monkeypatch):
+    import gtaseg.engine
+    from gtaseg.cli import main
+
+    seen = {}
+    monkeypatch.setattr(gtaseg.engine, "train", lambda cfg: seen.setdefault("cfg", cfg))
+    assert main(["train", "train.iters=7", "method.name=sup_only"]) == 0
+    assert seen["cfg"].train.iters == 7 and seen["cfg"].method.name == "sup_only"
+    assert seen["cfg"].data.dataset == "synthetic"  # demo

@@ -140,3 +140,43 @@ def test_compare_without_masks_and_errors(run, inputs, tmp_path, capsys):
     assert main(["compare", best, "--images", str(inputs["img0"]), "--masks", str(inputs["mask0"]),
                  str(inputs["mask1"]), "--out", str(out)]) == 2
     assert "2 masks for 1 images" in capsys.readouterr().err
+
+
+def test_predict_never_overwrites_an_input_overlay(run, tmp_path, capsys):
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for name in ("a.png", "a_overlay.jpg"):
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(folder / name)
+    before = (folder / "a_overlay.jpg").read_bytes()
+    assert main(["predict", str(run), str(folder), "--out", str(folder), "--device", "cpu", "--quiet"]) == 2
+    assert "would overwrite an input image" in capsys.readouterr().err
+    assert (folder / "a_overlay.jpg").read_bytes() == before
+
+
+def test_one_way_to_name_the_model_and_run_folders_everywhere(run, inputs, tmp_path, capsys):
+    ckpt = run / "checkpoints" / "latest.pt"
+    capsys.readouterr()
+    assert main(["eval", str(run), "--model", "student"]) == 0  # a run folder stands for its latest.pt
+    by_flag = capsys.readouterr().out
+    assert main(["eval", str(ckpt), "model=student"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == by_flag.splitlines()[1:] and "model student" in by_flag
+    assert main(["eval", str(ckpt), "--model", "teacher", "model=student"]) == 2
+    assert "disagree" in capsys.readouterr().err
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["predict", str(run), str(inputs["img0"]), "model=student", "--out", str(a), "--quiet"]) == 0
+    assert main(["predict", str(ckpt), str(inputs["img0"]), "--model", "student", "--out", str(b), "--quiet"]) == 0
+    assert np.array_equal(np.array(Image.open(a / "img0.png")), np.array(Image.open(b / "img0.png")))
+    assert main(["report", str(ckpt), "--out", str(tmp_path / "r.html"), "--examples", "0"]) == 0
+    assert str(run) in (tmp_path / "r.html").read_text()
+    assert main(["eval", str(tmp_path)]) == 2
+    assert "without checkpoints/latest.pt" in capsys.readouterr().err
+
+
+def test_eval_results_of_other_checkpoints_and_modes_get_their_own_files(run, capsys):
+    ckpt = run / "checkpoints"
+    assert main(["eval", str(ckpt / "best.pt")]) == 0
+    assert main(["eval", str(ckpt / "latest.pt"), "eval.mode=sliding", "eval.window=64", "eval.stride=32",
+                 "eval.flip=true"]) == 0
+    names = {p.name for p in (run / "eval").iterdir()}
+    assert {"val_teacher_best.json", "val_teacher_sliding64s32_flip.json"} <= names
