@@ -14,7 +14,14 @@ def read_result(run_dir: Path, split: str, model: str) -> dict:
     for name in (model, "student") if model == "teacher" else (model,):
         path = run_dir / "eval" / f"{split}_{name}.json"
         if path.is_file():
-            return json.loads(path.read_text())
+            try:
+                result = json.loads(path.read_text())
+                if not isinstance(result, dict) or not isinstance(result.get("iou"), list) or "miou" not in result:
+                    raise ValueError("no 'miou' and 'iou' entries")
+            except ValueError as e:  # JSONDecodeError is a ValueError
+                raise ValueError(f"{path} is not a gtaseg eval result ({str(e).splitlines()[0]}); run `gtaseg eval "
+                                 f"{run_dir}/checkpoints/latest.pt data.eval_split={split}` again") from None
+            return result
     raise FileNotFoundError(f"{run_dir}: no eval/{split}_{model}.json; run "
                             f"`gtaseg eval {run_dir}/checkpoints/latest.pt data.eval_split={split}` first")
 
@@ -22,6 +29,11 @@ def read_result(run_dir: Path, split: str, model: str) -> dict:
 def group_name(run_dir: Path) -> str:
     """Runs that differ only in a trailing seed (NAME_seed0, NAME_seed1, ...) form one group."""
     return re.sub(r"[_-]?seed\d+$", "", run_dir.name)
+
+
+def group_key(run_dir: Path) -> tuple[str, str]:
+    """Runs of the same name in different parent folders are different experiments."""
+    return str(run_dir.resolve().parent), group_name(run_dir)
 
 
 def _fmt(values: list[float]) -> str:
@@ -32,12 +44,22 @@ def _fmt(values: list[float]) -> str:
 
 def aggregate(run_dirs: list[str | Path], split: str = "test", model: str = "teacher") -> str:
     """A Markdown table: one row per group, mean ± sample std (n-1) of mIoU over its runs, then per-class IoU."""
-    groups: dict[str, list[dict]] = defaultdict(list)
+    by_key: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for d in map(Path, run_dirs):
-        groups[group_name(d)].append(read_result(d, split, model))
-    if not groups:
+        by_key[group_key(d)].append(read_result(d, split, model) | {"_run": str(d)})
+    if not by_key:
         raise ValueError("no run directories given")
-    classes = next(iter(groups.values()))[0]["class_names"]
+    # A name alone where it is unique; parent/name where two folders hold runs of the same name.
+    names = [n for _, n in by_key]
+    groups = {(n if names.count(n) == 1 else f"{Path(p).name}/{n}"): r for (p, n), r in by_key.items()}
+    first = next(iter(groups.values()))[0]
+    classes = first["class_names"]
+    for res in groups.values():
+        for r in res:
+            if len(r["iou"]) != len(classes) or r.get("class_names", classes) != classes:
+                raise ValueError(f"{r['_run']} has {len(r['iou'])} classes ({', '.join(r.get('class_names') or [])}), "
+                                 f"{first['_run']} has {len(classes)} ({', '.join(classes)}); aggregate runs of one "
+                                 "dataset at a time")
     lines = [f"| run | seeds | mIoU ({split}) | pixel acc. |", "|---|---|---|---|"]
     for name, res in groups.items():
         lines.append(f"| {name} | {len(res)} | {_fmt([r['miou'] for r in res])} | {_fmt([r['pixel_acc'] for r in res])} |")

@@ -39,7 +39,7 @@ def read_metrics(path: Path) -> tuple[list[dict[str, Any]], int]:
         except json.JSONDecodeError:
             bad += 1
             continue
-        if isinstance(rec, dict) and "step" in rec:
+        if isinstance(rec, dict) and isinstance(rec.get("step"), (int, float)) and not isinstance(rec["step"], bool):
             records.append(rec)
         else:
             bad += 1
@@ -360,13 +360,17 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, examples: i
         raise FileNotFoundError(f"{run} has neither config.yaml nor metrics.jsonl; is it a gtaseg run directory?")
     out_path = Path(out) if out else run / "report.html"
     cfg_text = cfg_file.read_text() if cfg_file.is_file() else ""
-    cfg = yaml.safe_load(cfg_text) if cfg_text else {}
+    notes: list[str] = []
+    try:
+        cfg = yaml.safe_load(cfg_text) if cfg_text else {}
+    except yaml.YAMLError as e:
+        notes.append(f"config.yaml is not valid YAML ({str(e).splitlines()[0]}); the summary omits the settings")
+        cfg = {}
     cfg = cfg if isinstance(cfg, dict) else {}
     records, bad_lines = read_metrics(metrics_file)
     eval_models = list((cfg.get("train") or {}).get("eval_models") or ["teacher"])
     main_model = eval_models[0]
 
-    notes: list[str] = []
     if bad_lines:
         notes.append(f"{bad_lines} unreadable line(s) in metrics.jsonl were skipped")
     # The best checkpoint knows its own step and score; without it, fall back to the log.

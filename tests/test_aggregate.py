@@ -29,3 +29,22 @@ def test_missing_eval_result_says_how_to_make_it(tmp_path):
     (tmp_path / "run_seed0").mkdir()
     with pytest.raises(FileNotFoundError, match="gtaseg eval .*run_seed0/checkpoints/latest.pt data.eval_split=test"):
         aggregate([tmp_path / "run_seed0"])
+
+
+def test_runs_of_the_same_name_in_other_folders_stay_apart(tmp_path):
+    result(tmp_path / "old" / "gta_seed0", 40.0, [40.0, 40.0])
+    result(tmp_path / "new" / "gta_seed0", 60.0, [60.0, 60.0])
+    table = aggregate([tmp_path / "old" / "gta_seed0", tmp_path / "new" / "gta_seed0"])
+    assert "| old/gta | 1 | 40.00 |" in table and "| new/gta | 1 | 60.00 |" in table
+
+
+def test_different_class_counts_and_corrupt_results_are_named(tmp_path):
+    result(tmp_path / "a_seed0", 50.0, [50.0, 50.0])
+    (tmp_path / "b_seed0" / "eval").mkdir(parents=True)
+    (tmp_path / "b_seed0" / "eval" / "test_teacher.json").write_text(json.dumps(
+        {"miou": 1.0, "pixel_acc": 1.0, "iou": [1.0, 1.0, 1.0], "class_names": ["a", "b", "c"]}))
+    with pytest.raises(ValueError, match=r"b_seed0 has 3 classes .* has 2 .*one dataset at a time"):
+        aggregate([tmp_path / "a_seed0", tmp_path / "b_seed0"])
+    (tmp_path / "b_seed0" / "eval" / "test_teacher.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"b_seed0/eval/test_teacher.json is not a gtaseg eval result"):
+        aggregate([tmp_path / "a_seed0", tmp_path / "b_seed0"])

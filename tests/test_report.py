@@ -167,3 +167,12 @@ def test_curves_svg_is_a_valid_standalone_picture(tmp_path):
     texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
     assert "GTA-Seg" in texts and "SupOnly" in texts and "mIoU" in texts
     assert len(list(root.iter("{http://www.w3.org/2000/svg}polyline"))) == 2
+
+
+def test_report_survives_a_broken_config_and_a_string_step(tmp_path):
+    run = write_run(tmp_path / "run", [(5, 40.0)])
+    (run / "config.yaml").write_text("train: [unclosed\n")
+    with (run / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps({"step": "7", "kind": "eval", "miou/teacher": 1.0}) + "\n")
+    page = build_report(run, tmp_path / "r.html", examples=0).read_text()
+    assert "config.yaml is not valid YAML" in page and "1 unreadable line(s)" in page
