@@ -179,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # one readable line unless --debug
         if args.debug or not isinstance(e, (ValueError, FileNotFoundError, RuntimeError, KeyError, OSError)):
             raise
-        print(f"error: {one_line(e)}", file=sys.stderr)
+        # "\n" ends a progress bar's line (tqdm leaves the cursor on it), so the error starts a line of its own
+        print(f"{chr(10) if args.command == 'train' and sys.stderr.isatty() else ''}error: {one_line(e)}",
+              file=sys.stderr)
         return 2
 
 

@@ -277,6 +277,9 @@ def load_config(name_or_path: str | None = "demo", overrides: list[str] | dict |
     for tree, origin in reversed(chain):
         for k, v in _flatten(tree, origin).items():
             _set(cfg, k, v, origin)
+    top = _flatten(chain[0][0], chain[0][1]) if chain else {}
+    if len(chain) > 1 and "train.out_dir" not in top:  # a user's YAML never trains into its base's run folder
+        cfg.train.out_dir = f"runs/{Path(str(name_or_path)).stem}"
     return apply_overrides(cfg, overrides)
 
 

@@ -318,6 +318,7 @@ def fit(cfg: Config, info: distributed.DistInfo) -> tuple[Method, dict[str, Any]
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
         dump(cfg, out / "config.yaml")
+        print(f"training {cfg.method.name} for {t.iters} iterations ({warmup} warm-up) into {out}", file=sys.stderr)
     log = RunLog(out, info.is_main)
 
     l_iter = train_loader(data.labeled, cfg.data.batch_size, cfg, info, t.seed, start)
@@ -389,6 +390,11 @@ def fit(cfg: Config, info: distributed.DistInfo) -> tuple[Method, dict[str, Any]
     if info.is_main and results:
         for name, r in results.items():
             print(f"mIoU ({name}): {r['miou']:.2f}")
+        if t.iters <= warmup and cfg.method.name != "sup_only":
+            print(f"warning: the run ended inside warm-up (train.iters={t.iters} <= {warmup} warm-up iterations): "
+                  "teacher and assistant were never trained; raise train.iters or lower method.warmup_iters",
+                  file=sys.stderr)
+        print(f"run folder {out}: checkpoints/latest.pt, metrics.jsonl; next: gtaseg report {out}", file=sys.stderr)
     return method, results
 
 

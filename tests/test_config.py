@@ -96,3 +96,11 @@ def test_train_with_overrides_only_uses_the_demo_config(monkeypatch):
     assert main(["train", "train.iters=7", "method.name=sup_only"]) == 0
     assert seen["cfg"].train.iters == 7 and seen["cfg"].method.name == "sup_only"
     assert seen["cfg"].data.dataset == "synthetic"  # demo
+
+
+def test_a_user_yaml_on_a_base_gets_its_own_run_folder(tmp_path):
+    (tmp_path / "mine.yaml").write_text("base: demo\ntrain:\n  iters: 5\n")
+    assert load_config(str(tmp_path / "mine.yaml")).train.out_dir == "runs/mine"
+    (tmp_path / "set.yaml").write_text("base: demo\ntrain:\n  out_dir: elsewhere\n")
+    assert load_config(str(tmp_path / "set.yaml")).train.out_dir == "elsewhere"
+    assert load_config("demo").train.out_dir == "runs/demo"

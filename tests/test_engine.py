@@ -231,3 +231,10 @@ def test_a_run_folder_in_use_is_refused(tmp_path):
         with pytest.raises(ConfigError, match=r"is in use by process \d+ started"):
             train(tiny(tmp_path, "train.iters=1"))
     train(tiny(tmp_path, "train.iters=1", "train.eval_every=0", "method.warmup_iters=0"))  # free again
+
+
+def test_a_run_that_ends_inside_warm_up_says_so(tmp_path, capsys):
+    train(tiny(tmp_path, "train.iters=2", "method.warmup_iters=5", "train.eval_every=0"))
+    err = capsys.readouterr().err
+    assert "into " + str(tmp_path / "run") in err and "ended inside warm-up" in err
+    assert f"gtaseg report {tmp_path / 'run'}" in err
