@@ -169,9 +169,7 @@ def load_model(checkpoint: str | Path, model: str = "teacher", device: str | tor
 
     if model not in MODEL_CHOICES:
         raise ValueError(f"model={model!r} is not valid; choose one of {', '.join(MODEL_CHOICES)}")
-    from gtaseg.cli import checkpoint_path
-
-    checkpoint = checkpoint_path(str(checkpoint))  # a run folder stands for its checkpoints/latest.pt
+    checkpoint = ckpt.resolve(checkpoint)  # a run folder stands for its checkpoints/latest.pt
     state = ckpt.load(checkpoint)
     cfg = apply_overrides(from_dict(state["config"]), overrides)
     dev = resolve_device(device)

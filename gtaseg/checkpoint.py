@@ -39,6 +39,18 @@ def save(state: dict[str, Any], path: str | Path) -> None:
         raise
 
 
+def resolve(path: str | Path) -> Path:
+    """A checkpoint file, or the latest.pt of a run folder (or of its checkpoints/ folder)."""
+    p = Path(path)
+    if not p.is_dir():
+        return p
+    for candidate in (p / "checkpoints" / "latest.pt", p / "latest.pt"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"{p} is a folder without checkpoints/latest.pt; give a checkpoint file or a run "
+                            "folder (train.out_dir) that has one")
+
+
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():

@@ -198,6 +198,8 @@ def normalise_args(args: argparse.Namespace) -> None:
     """One way to say each thing: `model=NAME` is `--model NAME` in every command that loads a
     checkpoint, a run folder stands for its checkpoints/latest.pt, and `gtaseg train KEY=VALUE ...`
     trains the demo config."""
+    from gtaseg import checkpoint
+
     if args.command == "train" and args.config and "=" in args.config and not Path(args.config).exists():
         args.overrides, args.config = [args.config, *args.overrides], "demo"
     for attr in ("overrides", "inputs"):
@@ -215,25 +217,13 @@ def normalise_args(args: argparse.Namespace) -> None:
     if hasattr(args, "model") and args.command != "aggregate":
         args.model = args.model or "teacher"
     if hasattr(args, "checkpoint"):
-        args.checkpoint = str(checkpoint_path(args.checkpoint))
+        args.checkpoint = str(checkpoint.resolve(args.checkpoint))
     if hasattr(args, "checkpoints"):
-        args.checkpoints = [str(checkpoint_path(c)) for c in args.checkpoints]
+        args.checkpoints = [str(checkpoint.resolve(c)) for c in args.checkpoints]
     if args.command == "report":
         p = Path(args.run_dir)
         if p.is_file() and p.parent.name == "checkpoints":
             args.run_dir = str(p.parent.parent)
-
-
-def checkpoint_path(path: str) -> Path:
-    """A checkpoint file, or the latest.pt of a run folder (or of its checkpoints/ folder)."""
-    p = Path(path)
-    if not p.is_dir():
-        return p
-    for candidate in (p / "checkpoints" / "latest.pt", p / "latest.pt"):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"{p} is a folder without checkpoints/latest.pt; give a checkpoint file or a run "
-                            "folder (train.out_dir) that has one")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
