@@ -139,8 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--model", default="teacher", help="teacher | student | assistant (default: teacher)")
     a.add_argument("--out", help="also write the table to this file")
 
-    c = command("configs", help="list the built-in configs")
-    c.add_argument("name", nargs="?", help="print this built-in config")
+    c = command("configs", help="list the built-in configs, or print one resolved with overrides")
+    c.add_argument("name", nargs="?", help="a built-in config or YAML file: print it resolved (every key)")
+    c.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides applied before printing")
     return p
 
 
@@ -300,12 +301,12 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
 
 
 def cmd_configs(args: argparse.Namespace) -> int:
-    from importlib import resources
+    import yaml
 
-    from gtaseg.config import builtin_configs
+    from gtaseg.config import builtin_configs, load_config, to_dict
 
-    if args.name:
-        print((resources.files("gtaseg.configs") / f"{args.name}.yaml").read_text())
+    if args.name:  # every key, as training would use it (what config.yaml of a run records)
+        print(yaml.safe_dump(to_dict(load_config(args.name, args.overrides)), sort_keys=False), end="")
     else:
         print("\n".join(builtin_configs()))
     return 0

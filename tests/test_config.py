@@ -104,3 +104,14 @@ def test_a_user_yaml_on_a_base_gets_its_own_run_folder(tmp_path):
     (tmp_path / "set.yaml").write_text("base: demo\ntrain:\n  out_dir: elsewhere\n")
     assert load_config(str(tmp_path / "set.yaml")).train.out_dir == "elsewhere"
     assert load_config("demo").train.out_dir == "runs/demo"
+
+
+def test_configs_prints_the_resolved_config(capsys):
+    import yaml
+
+    from gtaseg.cli import main
+
+    assert main(["configs", "camvid_cpu", "train.lr=0.02"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["train"]["lr"] == 0.02 and printed["method"]["perturb"] is True
+    assert printed["method"]["transfer_decay"] == 0.99  # keys the file does not set, with their defaults
