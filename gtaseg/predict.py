@@ -48,10 +48,12 @@ def expand_inputs(inputs: Sequence[str | Path]) -> list[Path]:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(H, W) from the file header, without decoding the pixels."""
+    """(H, W) as read_image will give it (EXIF orientation applied), from the header, without decoding."""
     try:
         with Image.open(path) as im:
-            return im.size[1], im.size[0]
+            w, h = im.size
+            rotated = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # Orientation tags that swap the axes
+            return (w, h) if rotated else (h, w)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ValueError(f"cannot read image {path}: {e}; is it a jpg/png/bmp image?") from None
 

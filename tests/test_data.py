@@ -359,3 +359,42 @@ def test_camvid_without_split_lists_uses_the_packaged_ones(tmp_path):
         save_mask(root / "labels" / f"{i}.png", np.zeros((4, 4), np.uint8))
     b = build_datasets(make_cfg(dataset="camvid", root=str(root), split="1_16"))
     assert (len(b.labeled), len(b.unlabeled), len(b.eval)) == (23, 344, 101)
+
+
+def test_images_are_read_the_way_they_look(tmp_path):
+    from gtaseg.data.datasets import read_image, read_mask
+    from gtaseg.predict import image_size
+
+    arr = np.zeros((10, 20, 3), np.uint8)
+    arr[:, :5] = 255  # a white band on the left of the stored pixels
+    im = Image.fromarray(arr)
+    exif = im.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    im.save(tmp_path / "phone.jpg", exif=exif, quality=100)
+    up = read_image(str(tmp_path / "phone.jpg"))
+    assert up.shape == (20, 10, 3) and image_size(tmp_path / "phone.jpg") == (20, 10)
+    assert up[:5].mean() > 200 and up[-5:].mean() < 50  # the band is now on top, as viewers show it
+    deep = (np.arange(16 * 16).reshape(16, 16) * 256).astype(np.uint16)  # 0..65280
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    grey = read_image(str(tmp_path / "deep.png"))
+    assert grey.dtype == np.uint8 and grey[..., 0].max() >= 250 and grey[0, 1, 0] == 1  # scaled, not clipped
+    assert len(np.unique(grey)) > 200
+    mask = np.zeros((10, 20), np.uint8)
+    mask[:, :5] = 1
+    m = Image.fromarray(mask)
+    m.save(tmp_path / "mask.png", exif=exif)
+    assert read_mask(str(tmp_path / "mask.png")).shape == (20, 10)
+
+
+def test_an_unreadable_file_is_not_called_corrupt(tmp_path, monkeypatch):
+    from gtaseg.data import datasets
+
+    save_image(tmp_path / "a.png")
+
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(datasets.Image, "open", denied)
+    with pytest.raises(PermissionError, match="permission denied; make the file readable") as err:
+        datasets.read_image(str(tmp_path / "a.png"))
+    assert "corrupt" not in str(err.value)

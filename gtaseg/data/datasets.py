@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, ImageOps
 from torch.utils.data import Dataset
 
 from gtaseg.data import synthetic
@@ -102,12 +102,24 @@ def _unreadable(path: str, err: Exception) -> ValueError:
     )
 
 
+def _upright(im: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation, so pixels are laid out as viewers show the file (phone photos)."""
+    return ImageOps.exif_transpose(im) or im
+
+
 def read_image(path: str) -> np.ndarray:
-    """uint8 [H,W,3] RGB."""
+    """uint8 [H,W,3] RGB, upright (EXIF orientation applied); 16-bit images scaled to 0..255."""
     try:
         with Image.open(path) as im:
             _load_strict(im)
+            im = _upright(im)
+            if im.mode.startswith("I"):  # 16-bit greyscale (I;16*, or I from a 16-bit PNG): scale, never clip
+                grey = np.array(im, dtype=np.float64) / 257.0
+                return np.repeat(np.clip(grey + 0.5, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
             return np.array(im.convert("RGB"))
+    except PermissionError as e:
+        raise PermissionError(f"cannot read {path}: permission denied; make the file readable "
+                              f"(chmod a+r) for this user") from e
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise _unreadable(path, e) from e
 
@@ -117,9 +129,13 @@ def read_mask(path: str) -> np.ndarray:
     try:
         with Image.open(path) as im:
             _load_strict(im)
+            im = _upright(im)
             if im.mode in ("LA", "PA"):
                 im = im.getchannel(0)
             raw = np.array(im)
+    except PermissionError as e:
+        raise PermissionError(f"cannot read {path}: permission denied; make the file readable "
+                              f"(chmod a+r) for this user") from e
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise _unreadable(path, e) from e
     if raw.ndim == 3:  # RGB(A): fine only if grey (R == G == B), i.e. indices saved as colour
