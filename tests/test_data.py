@@ -398,3 +398,13 @@ def test_an_unreadable_file_is_not_called_corrupt(tmp_path, monkeypatch):
     with pytest.raises(PermissionError, match="permission denied; make the file readable") as err:
         datasets.read_image(str(tmp_path / "a.png"))
     assert "corrupt" not in str(err.value)
+
+
+def test_a_huge_image_gets_a_clear_message(tmp_path, monkeypatch):
+    from gtaseg.data import datasets
+
+    save_image(tmp_path / "big.png", h=40, w=40)
+    monkeypatch.setattr(datasets.Image, "MAX_IMAGE_PIXELS", 100)  # 40x40 is then over twice the limit
+    with pytest.raises(ValueError, match="larger than the 100 pixels PIL reads safely; downscale it") as err:
+        datasets.read_image(str(tmp_path / "big.png"))
+    assert "corrupt" not in str(err.value)

@@ -97,6 +97,9 @@ def _load_strict(im: Image.Image) -> None:
 
 
 def _unreadable(path: str, err: Exception) -> ValueError:
+    if isinstance(err, Image.DecompressionBombError):
+        return ValueError(f"cannot read {path}: it is larger than the {Image.MAX_IMAGE_PIXELS} pixels PIL reads "
+                          "safely; downscale it, or tile it into smaller images (for predict, also eval.mode=sliding)")
     return ValueError(
         f"cannot read {path}: {err}. The file is corrupt or truncated: re-export it or remove it from the split list"
     )
