@@ -139,6 +139,19 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--model", default="teacher", help="teacher | student | assistant (default: teacher)")
     a.add_argument("--out", help="also write the table to this file")
 
+    d = command("data", help="make split lists for a folder dataset, or check a dataset before training")
+    dsub = d.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    ds = dsub.add_parser("split", help="write splits/NAME/labeled.txt and unlabeled.txt (and splits/val.txt)")
+    ds.add_argument("root", help="a folder dataset: ROOT/images/ID.jpg|png and ROOT/masks/ID.png")
+    ds.add_argument("--labeled", required=True, help="labeled images: a fraction (1/8, 0.125) or a count (46)")
+    ds.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0)")
+    ds.add_argument("--name", default="", help="split name (default: LABELED_seedSEED, e.g. 1_8_seed0)")
+    ds.add_argument("--val", default="0", help="also hold out a validation list: fraction or count (default none)")
+    ds.add_argument("--stratify", action="store_true", help="make every class appear in the labeled set")
+    dc = dsub.add_parser("check", help="read every labeled and evaluation mask and report problems")
+    dc.add_argument("config", nargs="?", default="demo", help="built-in config name or YAML path (default: demo)")
+    dc.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. data.dataset=folder data.root=DIR")
+
     c = command("configs", help="list the built-in configs, or print one resolved with overrides")
     c.add_argument("name", nargs="?", help="a built-in config or YAML file: print it resolved (every key)")
     c.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides applied before printing")
@@ -172,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         normalise_args(args)
         commands = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "compare": cmd_compare,
-                    "report": cmd_report, "export": cmd_export, "aggregate": cmd_aggregate, "configs": cmd_configs}
+                    "report": cmd_report, "export": cmd_export, "aggregate": cmd_aggregate, "configs": cmd_configs,
+                    "data": cmd_data}
         return commands[args.command](args)
     except KeyboardInterrupt:
         print("interrupted; the last checkpoint is kept", file=sys.stderr)
@@ -298,6 +312,27 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
         Path(args.out).write_text(table)
     print(table, end="")
     return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    if args.data_command == "split":
+        from gtaseg.data.tools import split_folder
+
+        lists = split_folder(args.root, args.labeled, args.seed, args.name, args.val, args.stratify)
+        name = lists["name"][0]
+        print(f"wrote {args.root}/splits/{name}: {len(lists['labeled'])} labeled, {len(lists['unlabeled'])} "
+              f"unlabeled" + (f", and splits/val.txt: {len(lists['val'])}" if lists["val"] else "") +
+              f"; train with data.dataset=folder data.root={args.root} data.split={name}")
+        return 0
+    from gtaseg.config import load_config
+    from gtaseg.data import build_datasets
+    from gtaseg.data.tools import check_data, format_report
+
+    cfg = load_config(args.config, args.overrides)
+    data = build_datasets(cfg.data)
+    report = check_data(cfg.data, data)
+    print(format_report(report, data))
+    return 1 if report.errors else 0
 
 
 def cmd_configs(args: argparse.Namespace) -> int:

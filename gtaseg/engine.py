@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from gtaseg import checkpoint, distributed
 from gtaseg.config import Config, ConfigError, dump, to_dict
 from gtaseg.data import build_datasets
+from gtaseg.data.tools import check_data
 from gtaseg.metrics import ConfusionMatrix
 from gtaseg.methods import METHODS, MODEL_NAMES, Method
 from gtaseg.methods.teacher import pl_class_metrics
@@ -285,6 +286,13 @@ def fit(cfg: Config, info: distributed.DistInfo) -> tuple[Method, dict[str, Any]
     seed_everything(t.seed)  # same model initialisation on every rank
 
     data = build_datasets(cfg.data)
+    check = check_data(cfg.data, data, progress=t.progress and info.is_main)  # stop before iteration 1, not mid-run
+    if info.is_main:
+        for w in check.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+    if check.errors:
+        more = f" (and {len(check.errors) - 1} more: gtaseg data check lists them)" if len(check.errors) > 1 else ""
+        raise ConfigError(check.errors[0] + more)
     method_cls: type[Method] = METHODS[cfg.method.name]
     if len(data.labeled) < cfg.data.batch_size * info.world_size:
         raise ConfigError(f"labeled set has {len(data.labeled)} images, fewer than one batch "

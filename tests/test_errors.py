@@ -36,9 +36,10 @@ def folder(root: Path, mask_values=(0, 1, 2), size_mismatch=False, truncated=Fal
 def fails(capsys, *argv) -> str:
     capsys.readouterr()
     assert main(list(argv)) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "Traceback" not in err and len(err.splitlines()) == 1, err
-    return err
+    text = capsys.readouterr().err.strip()
+    errors = [line for line in text.splitlines() if line.startswith("error: ")]
+    assert "Traceback" not in text and len(errors) == 1 and text.endswith(errors[0]), text  # one line, last
+    return errors[0]
 
 
 def train(tmp_path, capsys, *args):

@@ -190,7 +190,7 @@ def read_list(path: Path, what: str) -> list[str]:
     """One entry per line; blank lines and surrounding whitespace ignored."""
     if not path.is_file():
         raise FileNotFoundError(f"{what}: list file {path} does not exist")
-    with open(path) as f:
+    with open(path, encoding="utf-8-sig") as f:  # a byte-order mark (Windows editors) is not part of an id
         return [line.strip() for line in f if line.strip()]
 
 

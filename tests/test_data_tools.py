@@ -1,0 +1,82 @@
+"""`gtaseg data split` and `gtaseg data check` on generated folder datasets."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gtaseg.cli import main
+from gtaseg.config import load_config
+from gtaseg.data import build_datasets
+from gtaseg.data.tools import check_data, split_folder
+
+
+def make_folder(root: Path, n: int = 16, rare: int = 3, unmasked: int = 2) -> Path:
+    """n images with masks of classes 0/1; class 2 only in image `rare`; `unmasked` images without masks."""
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(n + unmasked):
+        Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(root / "images" / f"im{i:02d}.png")
+        if i < n:
+            mask = np.zeros((8, 8), np.uint8)
+            mask[4:] = 1
+            if i == rare:
+                mask[0, 0] = 2
+            Image.fromarray(mask).save(root / "masks" / f"im{i:02d}.png")
+    return root
+
+
+def test_split_is_reproducible_disjoint_and_keeps_unmasked_images_unlabeled(tmp_path):
+    root = make_folder(tmp_path / "d")
+    a = split_folder(root, "1/4", seed=3, val="2")
+    assert len(a["labeled"]) == 4 and len(a["val"]) == 2  # 1/4 of the 14 masked images left after val
+    assert not set(a["labeled"]) & set(a["unlabeled"]) and not set(a["val"]) & set(a["unlabeled"] + a["labeled"])
+    assert {"im16", "im17"} <= set(a["unlabeled"])  # no mask: unlabeled only
+    assert len(a["labeled"]) + len(a["unlabeled"]) + len(a["val"]) == 18
+    assert (root / "splits/1_4_seed3/labeled.txt").read_text().split() == a["labeled"]
+    assert split_folder(root, "1/4", seed=3, val="2") == a  # same seed, same lists (no overwrite complaint)
+    with pytest.raises(FileExistsError, match="exists with other ids"):
+        split_folder(root, "1/4", seed=4, val="2", name="1_4_seed3")
+    cfg = load_config("demo", ["data.dataset=folder", f"data.root={root}", "data.split=1_4_seed3", "data.num_classes=3"])
+    data = build_datasets(cfg.data)
+    assert (len(data.labeled), len(data.unlabeled), len(data.eval)) == (4, 12, 2)
+
+
+def test_stratified_split_puts_every_class_in_the_labeled_set(tmp_path):
+    root = make_folder(tmp_path / "d")
+    for seed in range(5):
+        lists = split_folder(root, "2", seed=seed, stratify=True, name=f"s{seed}")
+        assert "im03" in lists["labeled"] and len(lists["labeled"]) == 2
+
+
+def test_split_errors_name_the_fix(tmp_path, capsys):
+    root = make_folder(tmp_path / "d")
+    assert main(["data", "split", str(root), "--labeled", "40"]) == 2
+    assert "gives 40 images, but there are 16" in capsys.readouterr().err
+    assert main(["data", "split", str(tmp_path), "--labeled", "1/8"]) == 2
+    assert "holds no .jpg/.jpeg/.png images; the folder layout is" in capsys.readouterr().err
+
+
+def test_check_finds_problems_before_training(tmp_path, capsys):
+    root = make_folder(tmp_path / "d")
+    split_folder(root, "4", seed=0, val="2", name="s")
+    labeled = (root / "splits/s/labeled.txt").read_text().split()
+    (root / "splits/s/unlabeled.txt").write_text("\ufeff" + labeled[0] + "\n" + labeled[0] + "\n")  # BOM, overlap, dup
+    Image.fromarray(np.full((8, 8), 7, np.uint8)).save(root / "masks" / f"{labeled[1]}.png")  # value 7 of 3 classes
+    args = ["data.dataset=folder", f"data.root={root}", "data.split=s", "data.num_classes=3"]
+    assert main(["data", "check", "demo", *args]) == 1
+    out = capsys.readouterr().out
+    assert "byte-order mark" in out and "more than once" in out and "in both the labeled list" in out
+    assert f"{labeled[1]}.png: mask values [7]" in out
+    assert "labeled pixels per class:" in out and "error(s)" in out
+
+
+def test_check_warns_about_classes_missing_from_the_labeled_set(tmp_path):
+    root = make_folder(tmp_path / "d", rare=99)  # class 2 nowhere
+    split_folder(root, "4", seed=0, val="2", name="s")
+    cfg = load_config("demo", ["data.dataset=folder", f"data.root={root}", "data.split=s", "data.num_classes=3"])
+    report = check_data(cfg.data, build_datasets(cfg.data), progress=False)
+    assert not report.errors and any("class2 never appear" in w for w in report.warnings)
+    assert report.histogram[2] == 0 and report.histogram[0] == report.histogram[1] > 0
