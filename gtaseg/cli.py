@@ -16,8 +16,14 @@ EPILOG_TRAIN = """examples:
   gtaseg train my_config.yaml model.backbone=resnet50
   torchrun --nproc_per_node=4 -m gtaseg train voc_classic data.split=183
 
-Overrides are SECTION.KEY=VALUE with SECTION in data, model, method, train, eval.
-Re-running with the same train.out_dir resumes from its checkpoints/latest.pt."""
+  gtaseg train train.iters=50 method.name=sup_only   # overrides alone: the demo config
+
+Overrides are SECTION.KEY=VALUE with SECTION in data, model, method, train, eval. The keys asked for first:
+  train.out_dir=DIR        run folder (locked while in use; re-running resumes from checkpoints/latest.pt)
+  train.device=cpu|cuda    train.amp=none|bf16|fp16    train.threads=N (0: one per core)
+  train.resume=false train.overwrite=true      start over, deleting the old run (it says what it deletes)
+  method.name=gta|mean_teacher|sup_only        data.root=DIR data.split=1_8 (camvid) | 183 (voc) | 100 (cityscapes)
+gtaseg configs NAME [KEY=VALUE ...] prints every key with its value."""
 
 EPILOG_EVAL = """examples:
   gtaseg eval runs/demo/checkpoints/best.pt

@@ -96,6 +96,7 @@ class TrainConfig:
     poly_power: float = 0.9
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # CPU threads of the training process; 0: torch's default (one per core)
     amp: str = "none"  # none | bf16 | fp16
     channels_last: bool = False
     compile: bool = False
@@ -336,7 +337,7 @@ def validate(cfg: Config) -> None:
         value = getattr(getattr(cfg, sec), name)
         if not value > 0:
             raise ConfigError(f"config key '{key}': {value} must be > 0")
-    at_least_zero = ("train.epochs", "train.eval_every", "train.weight_decay", "train.momentum", "data.num_workers",
+    at_least_zero = ("train.epochs", "train.eval_every", "train.threads", "train.weight_decay", "train.momentum", "data.num_workers",
                      "method.unsup_weight", "method.cutmix_prob")
     for key in at_least_zero:
         sec, name = key.split(".")

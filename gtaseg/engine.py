@@ -279,6 +279,8 @@ def fit(cfg: Config, info: distributed.DistInfo) -> tuple[Method, dict[str, Any]
     device = info.device
     out = Path(t.out_dir)
     ckpt_dir = out / "checkpoints"
+    if t.threads:  # on a shared or small machine fewer threads than cores can be much faster
+        torch.set_num_threads(t.threads)
     if t.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     # Training crops have one size: cuDNN may time its kernels once and keep the fastest.
@@ -452,7 +454,7 @@ RUN_FILES = ("checkpoints", "metrics.jsonl", "tensorboard", "eval", "config.yaml
 # Keys that change how a run is watched or where it reads from, never what it computes.
 RESUME_FREE = ("train.progress", "train.log_every", "train.eval_every", "train.save_every", "train.eval_models",
                "train.device", "train.resume", "train.resume_changes", "train.overwrite", "train.out_dir",
-               "data.root", "data.num_workers", "eval")
+               "train.threads", "data.root", "data.num_workers", "eval")
 
 
 def run_lock(out: Path):
