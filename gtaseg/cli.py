@@ -154,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--name", default="", help="split name (default: LABELED_seedSEED, e.g. 1_8_seed0)")
     ds.add_argument("--val", default="0", help="also hold out a validation list: fraction or count (default none)")
     ds.add_argument("--stratify", action="store_true", help="make every class appear in the labeled set")
+    dp = dsub.add_parser("prepare", help="download (camvid, voc) or check (cityscapes) a public dataset into ROOT")
+    dp.add_argument("dataset", choices=("camvid", "voc", "cityscapes"))
+    dp.add_argument("root", help="folder to lay the dataset out in (downloads are kept in ROOT/downloads)")
+    dp.add_argument("--quiet", action="store_true", help="no progress bar")
     dc = dsub.add_parser("check", help="read every labeled and evaluation mask and report problems")
     dc.add_argument("config", nargs="?", default="demo", help="built-in config name or YAML path (default: demo)")
     dc.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. data.dataset=folder data.root=DIR")
@@ -321,6 +325,11 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
+    if args.data_command == "prepare":
+        from gtaseg.data.prepare import prepare
+
+        print(prepare(args.dataset, args.root, progress=not args.quiet))
+        return 0
     if args.data_command == "split":
         from gtaseg.data.tools import split_folder
 

@@ -397,7 +397,8 @@ def build_camvid(cfg: Any) -> DatasetBundle:
     lab, unl, ev = build_files(
         cfg,
         lists,
-        lambda i: str(root / "images" / f"{i}.jpg"),
+        lambda i: str(next((p for p in (root / "images" / f"{i}.jpg", root / "images" / f"{i}.png") if p.is_file()),
+                           root / "images" / f"{i}.(jpg|png)")),
         lambda i: [(str(root / "labels" / f"{i}.png"), "default")],
         luts,
         nc,
