@@ -31,6 +31,8 @@ class DataConfig:
     ignore_index: int = 255  # folder: raw mask value meaning "ignore"
     label_map: dict[int, int] = field(default_factory=dict)  # folder: raw value -> class index
     class_names: list[str] = field(default_factory=list)  # folder: optional names
+    mask_colors: list[list[int]] = field(default_factory=list)  # folder: RGB masks, [r, g, b] of each class in order
+    ignore_colors: list[list[int]] = field(default_factory=list)  # folder: RGB mask colours meaning "ignore"
     crop_size: int = 256
     scale_range: tuple[float, float] = (0.5, 2.0)
     hflip: bool = True

@@ -21,7 +21,7 @@ CAMVID = Path("/work/shared/data/camvid")
 def make_cfg(**kw):
     base = dict(
         dataset="synthetic", root="", split="", split_dir="", num_classes=0, ignore_index=255, label_map={},
-        class_names=[], crop_size=32, scale_range=(1.0, 1.0), hflip=False, eval_split="val",
+        class_names=[], mask_colors=[], ignore_colors=[], crop_size=32, scale_range=(1.0, 1.0), hflip=False, eval_split="val",
         synthetic_num_labeled=4, synthetic_num_unlabeled=4, synthetic_num_eval=6, synthetic_size=48, seed=0,
     )  # fmt: skip
     base.update(kw)

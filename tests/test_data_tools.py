@@ -80,3 +80,42 @@ def test_check_warns_about_classes_missing_from_the_labeled_set(tmp_path):
     report = check_data(cfg.data, build_datasets(cfg.data), progress=False)
     assert not report.errors and any("class2 never appear" in w for w in report.warnings)
     assert report.histogram[2] == 0 and report.histogram[0] == report.histogram[1] > 0
+
+
+def test_binary_0_255_masks_are_caught_not_scored_100(tmp_path):
+    root = make_folder(tmp_path / "d", rare=99)
+    for p in (root / "masks").iterdir():
+        Image.fromarray((np.array(Image.open(p)) > 0).astype(np.uint8) * 255).save(p)
+    split_folder(root, "4", seed=0, val="2", name="s")
+    args = ["data.dataset=folder", f"data.root={root}", "data.split=s", "data.num_classes=2"]
+    report = check_data(load_config("demo", args).data, build_datasets(load_config("demo", args).data), False)
+    assert any("binary masks? make 255 the second class with data.label_map={255: 1}" in e for e in report.errors)
+    fixed = load_config("demo", [*args, "data.label_map={255: 1}", "data.ignore_index=254"]).data
+    data = build_datasets(fixed)
+    assert not check_data(fixed, data, False).errors and set(data.eval[0]["mask"].unique().tolist()) == {0, 1}
+
+
+def test_colour_coded_masks_map_to_classes(tmp_path):
+    root = make_folder(tmp_path / "d")
+    colours = [[0, 0, 0], [200, 10, 10], [10, 200, 10]]
+    for p in (root / "masks").iterdir():
+        idx = np.array(Image.open(p))
+        Image.fromarray(np.array(colours, np.uint8)[idx]).save(p)  # RGB PNG
+    rgb = np.array(Image.open(root / "masks" / "im00.png").convert("RGB"))
+    rgb[0, 1] = [9, 9, 250]  # a void colour
+    Image.fromarray(rgb).save(root / "masks" / "im00.png")
+    split_folder(root, "4", seed=0, val="2", name="s")
+    args = ["data.dataset=folder", f"data.root={root}", "data.split=s", "data.num_classes=3",
+            "data.mask_colors=[[0,0,0],[200,10,10],[10,200,10]]"]
+    with pytest.raises(ValueError, match=r"mask values \[\(9, 9, 250\)\] .* data.ignore_colors \(void\)"):
+        data = build_datasets(load_config("demo", args).data)
+        [data.eval[i] for i in range(len(data.eval))] + [data.labeled[i] for i in range(len(data.labeled))] + \
+            [data.unlabeled[i] for i in range(len(data.unlabeled))]
+    data = build_datasets(load_config("demo", [*args, "data.ignore_colors=[[9,9,250]]"]).data)
+    from gtaseg.data.datasets import read_mask
+
+    ds = data.unlabeled if any(s.name == "im00" for s in data.unlabeled.samples) else data.labeled
+    i = next(k for k, s in enumerate(ds.samples) if s.name == "im00")
+    mask = ds.luts["default"][read_mask(ds.samples[i].mask, rgb=True)]
+    assert mask[0, 0] == 0 and mask[0, 1] == 255 and mask[7, 7] == 1 and mask[0, 3] == 0
+    assert data.palette[1] == (200, 10, 10)

@@ -127,8 +127,14 @@ def read_image(path: str) -> np.ndarray:
         raise _unreadable(path, e) from e
 
 
-def read_mask(path: str) -> np.ndarray:
-    """Raw integer mask [H,W]; palette PNGs give their indices, never their colours."""
+def rgb_code(r: int, g: int, b: int) -> int:
+    """One integer per colour, so RGB masks map to classes through the same lookup table as indices."""
+    return (int(r) << 16) | (int(g) << 8) | int(b)
+
+
+def read_mask(path: str, rgb: bool = False) -> np.ndarray:
+    """Raw integer mask [H,W]; palette PNGs give their indices, never their colours. With `rgb`, a
+    colour mask gives rgb_code of each pixel (data.mask_colors maps them to classes)."""
     try:
         with Image.open(path) as im:
             _load_strict(im)
@@ -141,11 +147,17 @@ def read_mask(path: str) -> np.ndarray:
                               f"(chmod a+r) for this user") from e
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise _unreadable(path, e) from e
+    if rgb:
+        if raw.ndim == 2:  # a palette or grey file in a colour-coded dataset: its colours are what counts
+            with Image.open(path) as im:
+                raw = np.array(_upright(im).convert("RGB"))
+        raw = raw[..., :3].astype(np.int64)
+        return (raw[..., 0] << 16) | (raw[..., 1] << 8) | raw[..., 2]
     if raw.ndim == 3:  # RGB(A): fine only if grey (R == G == B), i.e. indices saved as colour
         if not ((raw[..., 0] == raw[..., 1]).all() and (raw[..., 0] == raw[..., 2]).all()):
             raise ValueError(
-                f"{path} is a colour mask (mode {im.mode}); masks must hold class indices: save a single-channel "
-                "or palette ('P') PNG whose pixel values are the class indices"
+                f"{path} is a colour mask (mode {im.mode}); masks must hold class indices (a single-channel or "
+                "palette PNG), or give the colour of each class: data.mask_colors=[[r,g,b], ...] (folder dataset)"
             )
         raw = raw[..., 0]
     if raw.dtype == bool:
@@ -167,7 +179,7 @@ def make_lut(num_classes: int, ignore: Sequence[int] = (), mapping: dict[int, in
     return lut
 
 
-def apply_lut(raw: np.ndarray, lut: np.ndarray, path: str, num_classes: int, hint: str) -> np.ndarray:
+def apply_lut(raw: np.ndarray, lut: np.ndarray, path: str, num_classes: int, hint: str, rgb: bool = False) -> np.ndarray:
     """Map a raw mask to uint8 class indices / 255, or fail naming the file and the bad values."""
     if raw.dtype == np.uint8:
         out = lut[raw]
@@ -179,7 +191,8 @@ def apply_lut(raw: np.ndarray, lut: np.ndarray, path: str, num_classes: int, hin
     bad = out < 0
     if bad.any():
         values = np.unique(raw[bad])
-        shown = ", ".join(str(v) for v in values[:20]) + (" ..." if len(values) > 20 else "")
+        fmt = (lambda v: f"({v >> 16}, {(v >> 8) & 255}, {v & 255})") if rgb else str
+        shown = ", ".join(fmt(int(v)) for v in values[:20]) + (" ..." if len(values) > 20 else "")
         raise ValueError(
             f"{path}: mask values [{shown}] are neither class indices 0..{num_classes - 1} nor ignore. {hint}"
         )
@@ -207,6 +220,7 @@ class SegmentationFiles(Dataset):
     ) -> None:
         self.samples, self.luts, self.num_classes = samples, luts, num_classes
         self.transform, self.hint = transform, hint
+        self.rgb = False  # masks are colour-coded (folder dataset with data.mask_colors)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -217,7 +231,7 @@ class SegmentationFiles(Dataset):
         if s.mask is None:
             msk = np.full(img.shape[:2], IGNORE, np.uint8)
         else:
-            msk = apply_lut(read_mask(s.mask), self.luts[s.lut], s.mask, self.num_classes, self.hint)
+            msk = apply_lut(read_mask(s.mask, self.rgb), self.luts[s.lut], s.mask, self.num_classes, self.hint, self.rgb)
             if msk.shape != img.shape[:2]:
                 raise ValueError(
                     f"size mismatch (width x height): image {s.image} is {img.shape[1]}x{img.shape[0]} but its "
@@ -363,7 +377,16 @@ def build_folder(cfg: Any) -> DatasetBundle:
                 f"indices 0..{nc - 1} or 255 (ignore)"
             )
         mapping[k] = v
-    lut = make_lut(nc, [ignore], mapping)
+    colors = [tuple(c) for c in cfg.mask_colors]
+    if colors:  # colour-coded masks: each class's colour (and the void colours) become lookup keys
+        bad = [c for c in colors + [tuple(c) for c in cfg.ignore_colors] if len(c) != 3 or not all(0 <= v <= 255 for v in c)]
+        if bad or len(colors) != nc:
+            raise ValueError(f"data.mask_colors must give one [r, g, b] (0..255) per class, {nc} in all; "
+                             f"got {len(colors)}" + (f", invalid {list(bad[0])}" if bad else ""))
+        mapping = {rgb_code(*c): k for k, c in enumerate(colors)}
+        lut = make_lut(0, [rgb_code(*c) for c in cfg.ignore_colors], mapping)
+    else:
+        lut = make_lut(nc, [ignore], mapping)
     root = root_of(cfg, "images/ID.jpg|png, masks/ID.png, splits/SPLIT/labeled.txt, splits/val.txt")
     hint = (
         f"Map raw values with data.label_map (raw -> class index, or -> 255 to ignore), set data.ignore_index "
@@ -382,8 +405,12 @@ def build_folder(cfg: Any) -> DatasetBundle:
     def masks_of(i: str) -> list[tuple[str, str]]:
         return [(str(root / "masks" / f"{i}.png"), "default")]
 
+    if colors:
+        hint = "Give every colour of the masks in data.mask_colors (a class) or data.ignore_colors (void)."
     lab, unl, ev = build_files(cfg, lists, image_of, masks_of, {"default": lut}, nc, hint)
-    return DatasetBundle(lab, unl, ev, nc, names, voc_palette(nc))
+    for ds in (lab, unl, ev):
+        ds.rgb = bool(colors)
+    return DatasetBundle(lab, unl, ev, nc, names, [tuple(c) for c in colors] or voc_palette(nc))
 
 
 def build_camvid(cfg: Any) -> DatasetBundle:

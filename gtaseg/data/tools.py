@@ -124,6 +124,7 @@ def check_data(cfg, data: DatasetBundle, progress: bool = True) -> Report:
     rep = Report()
     check_lists(cfg, rep)
     hist = np.zeros(data.num_classes, np.int64)
+    raw_values: set[int] = set()
     sets = [("labeled", data.labeled), ("eval", data.eval)]
     samples = [(what, s, ds) for what, ds in sets for s in getattr(ds, "samples", [])]
     for what, s, ds in tqdm(samples, desc="checking masks", unit="mask", file=sys.stderr,
@@ -133,7 +134,10 @@ def check_data(cfg, data: DatasetBundle, progress: bool = True) -> Report:
         if Path(s.mask).suffix.lower() in (".jpg", ".jpeg"):
             rep.warnings.append(f"{s.mask} is a JPEG: its compression changes class values at edges; save masks as PNG")
         try:
-            mask = apply_lut(read_mask(s.mask), ds.luts[s.lut], s.mask, data.num_classes, ds.hint)
+            raw = read_mask(s.mask, ds.rgb)
+            if what == "labeled" and not ds.rgb:
+                raw_values.update(np.unique(raw).tolist())
+            mask = apply_lut(raw, ds.luts[s.lut], s.mask, data.num_classes, ds.hint, ds.rgb)
             with Image.open(s.image) as im:
                 w, h = im.size
                 if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):
@@ -152,6 +156,10 @@ def check_data(cfg, data: DatasetBundle, progress: bool = True) -> Report:
         if what == "labeled":
             hist += np.bincount(mask[mask != IGNORE].ravel(), minlength=data.num_classes)[: data.num_classes]
     rep.histogram = hist
+    if cfg.dataset == "folder" and data.num_classes == 2 and raw_values == {0, 255} and cfg.ignore_index == 255:
+        rep.errors.append("every labeled mask holds only the values 0 and 255, and 255 means ignore "
+                          "(data.ignore_index=255): binary masks? make 255 the second class with "
+                          "data.label_map={255: 1} (and data.ignore_index set to your void value, if any)")
     missing = [data.class_names[c] for c in range(data.num_classes) if hist[c] == 0]
     if missing and hist.sum():  # datasets without files on disk (synthetic) have nothing to count
         rep.warnings.append(f"class(es) {', '.join(missing)} never appear in the labeled set: the model cannot learn "
