@@ -288,13 +288,13 @@ def fit(cfg: Config, info: distributed.DistInfo) -> tuple[Method, dict[str, Any]
     seed_everything(t.seed)  # same model initialisation on every rank
 
     data = build_datasets(cfg.data)
-    check = check_data(cfg.data, data, progress=t.progress and info.is_main)  # stop before iteration 1, not mid-run
-    if info.is_main:
+    if info.is_main:  # bad data stops the run before iteration 1, not mid-run (the other ranks are then ended)
+        check = check_data(cfg.data, data, progress=t.progress)
         for w in check.warnings:
             print(f"warning: {w}", file=sys.stderr)
-    if check.errors:
-        more = f" (and {len(check.errors) - 1} more: gtaseg data check lists them)" if len(check.errors) > 1 else ""
-        raise ConfigError(check.errors[0] + more)
+        if check.errors:
+            more = f" (and {len(check.errors) - 1} more: gtaseg data check lists them)" if len(check.errors) > 1 else ""
+            raise ConfigError(check.errors[0] + more)
     method_cls: type[Method] = METHODS[cfg.method.name]
     if len(data.labeled) < cfg.data.batch_size * info.world_size:
         raise ConfigError(f"labeled set has {len(data.labeled)} images, fewer than one batch "
