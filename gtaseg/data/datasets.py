@@ -23,6 +23,8 @@ from gtaseg.data.transforms import IGNORE, TrainTransform
 
 PACKAGED_SPLITS = Path(__file__).resolve().parent / "splits"
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG")
+FOLDER_LAYOUT = ("ROOT/images/ID.jpg|png, ROOT/masks/ID.png (class indices), ROOT/splits/NAME/labeled.txt "
+                 "(+ unlabeled.txt), ROOT/splits/val.txt")
 
 VOC_CLASSES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -387,13 +389,16 @@ def build_folder(cfg: Any) -> DatasetBundle:
         lut = make_lut(0, [rgb_code(*c) for c in cfg.ignore_colors], mapping)
     else:
         lut = make_lut(nc, [ignore], mapping)
-    root = root_of(cfg, "images/ID.jpg|png, masks/ID.png, splits/SPLIT/labeled.txt, splits/val.txt")
+    root = root_of(cfg, FOLDER_LAYOUT)
     hint = (
         f"Map raw values with data.label_map (raw -> class index, or -> 255 to ignore), set data.ignore_index "
         f"(now {ignore}) to the void value, or set data.num_classes (now {nc})."
     )
     split_dir = split_dir_of(cfg, root / "splits")
-    lists = resolve_lists(cfg, split_dir, "folder", lambda: _train_list(split_dir))
+    try:
+        lists = resolve_lists(cfg, split_dir, "folder", lambda: _train_list(split_dir))
+    except (ValueError, FileNotFoundError) as e:
+        raise type(e)(f"{e}; the folder layout: {FOLDER_LAYOUT} (gtaseg data split makes the lists)") from None
 
     def image_of(i: str) -> str:
         for ext in IMAGE_EXTS:
@@ -407,7 +412,11 @@ def build_folder(cfg: Any) -> DatasetBundle:
 
     if colors:
         hint = "Give every colour of the masks in data.mask_colors (a class) or data.ignore_colors (void)."
-    lab, unl, ev = build_files(cfg, lists, image_of, masks_of, {"default": lut}, nc, hint)
+    hint += f" The folder layout: {FOLDER_LAYOUT} (docs/datasets.md)."
+    try:
+        lab, unl, ev = build_files(cfg, lists, image_of, masks_of, {"default": lut}, nc, hint)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{e} The folder layout: {FOLDER_LAYOUT} (docs/datasets.md).") from None
     for ds in (lab, unl, ev):
         ds.rgb = bool(colors)
     return DatasetBundle(lab, unl, ev, nc, names, [tuple(c) for c in colors] or voc_palette(nc))

@@ -12,9 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from gtaseg.data.datasets import IGNORE, IMAGE_EXTS, DatasetBundle, apply_lut, read_mask
-
-FOLDER_LAYOUT = "ROOT/images/ID.jpg|png, ROOT/masks/ID.png (class indices), ROOT/splits/NAME/{labeled,unlabeled}.txt, ROOT/splits/val.txt"
+from gtaseg.data.datasets import FOLDER_LAYOUT, IGNORE, IMAGE_EXTS, DatasetBundle, apply_lut, read_mask
 
 
 # ----------------------------------------------------------------------------- split
