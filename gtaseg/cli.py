@@ -204,10 +204,16 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # one readable line unless --debug
         if args.debug or not isinstance(e, (ValueError, FileNotFoundError, RuntimeError, KeyError, OSError)):
             raise
-        # "\n" ends a progress bar's line (tqdm leaves the cursor on it), so the error starts a line of its own
-        print(f"{chr(10) if args.command == 'train' and sys.stderr.isatty() else ''}error: {one_line(e)}",
-              file=sys.stderr)
+        close_progress_bars()  # so the error starts a line of its own
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
+
+
+def close_progress_bars() -> None:
+    """Finish any progress bar still drawn (a failed run leaves its bar's line open)."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", [])):
+        bar.close()
 
 
 def one_line(e: BaseException) -> str:

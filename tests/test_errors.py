@@ -1,5 +1,6 @@
 """Bad input gives one readable line on stderr, exit code 2, and no traceback (issue: faults)."""
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -96,3 +97,16 @@ def test_checkpoint_from_a_different_model(tmp_path, capsys):
 def test_debug_shows_traceback(tmp_path):
     with pytest.raises(Exception):
         main(["--debug", "train", "demo", "train.iter=3"])
+
+
+def test_an_error_during_a_progress_bar_starts_its_own_line(tmp_path, capsys):
+    from tqdm import tqdm
+
+    from gtaseg.cli import close_progress_bars
+
+    bar = tqdm(total=10, desc="gta")
+    bar.update(3)
+    close_progress_bars()
+    print("error: x", file=sys.stderr)
+    err = capsys.readouterr().err
+    assert "\nerror: x" in err and "3/10" in err
