@@ -11,6 +11,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from gtaseg.api import SegmentationModel, size_groups
+from gtaseg.data.datasets import upright_size
 
 INPUT_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -51,9 +52,7 @@ def image_size(path: Path) -> tuple[int, int]:
     """(H, W) as read_image will give it (EXIF orientation applied), from the header, without decoding."""
     try:
         with Image.open(path) as im:
-            w, h = im.size
-            rotated = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # Orientation tags that swap the axes
-            return (w, h) if rotated else (h, w)
+            return upright_size(im)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ValueError(f"cannot read image {path}: {e}; is it a jpg/png/bmp image?") from None
 

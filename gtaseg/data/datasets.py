@@ -112,6 +112,12 @@ def _upright(im: Image.Image) -> Image.Image:
     return ImageOps.exif_transpose(im) or im
 
 
+def upright_size(im: Image.Image) -> tuple[int, int]:
+    """(H, W) of an opened image as read_image gives it, from the header (EXIF tags 5-8 swap the axes)."""
+    w, h = im.size
+    return (w, h) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (h, w)
+
+
 def read_image(path: str) -> np.ndarray:
     """uint8 [H,W,3] RGB, upright (EXIF orientation applied); 16-bit images scaled to 0..255."""
     try:

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from gtaseg.data.datasets import FOLDER_LAYOUT, IGNORE, IMAGE_EXTS, DatasetBundle, apply_lut, read_mask
+from gtaseg.data.datasets import (FOLDER_LAYOUT, IGNORE, IMAGE_EXTS, DatasetBundle, apply_lut, read_mask,
+                                  upright_size)
 
 
 # ----------------------------------------------------------------------------- split
@@ -137,9 +138,7 @@ def check_data(cfg, data: DatasetBundle, progress: bool = True) -> Report:
                 raw_values.update(np.unique(raw).tolist())
             mask = apply_lut(raw, ds.luts[s.lut], s.mask, data.num_classes, ds.hint, ds.rgb)
             with Image.open(s.image) as im:
-                w, h = im.size
-                if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):
-                    w, h = h, w
+                h, w = upright_size(im)
             if mask.shape != (h, w):
                 rep.errors.append(f"size mismatch: image {s.image} is {w}x{h} but its mask {s.mask} is "
                                   f"{mask.shape[1]}x{mask.shape[0]}; a mask must have its image's size")

@@ -61,7 +61,11 @@ class TeacherMethod(Method):
         x_s = strong_photometric(x_u) if m.perturb else x_u
         valid, gt = u["valid"], u["mask"]
         if m.cutmix_prob > 0 and torch.rand(()).item() < m.cutmix_prob:
-            x_s, x_u, labels, conf, valid, gt = cutmix(x_s, x_u, labels, conf, valid, gt)
+            if m.perturb:  # two views to mix with the same boxes
+                x_s, x_u, labels, conf, valid, gt = cutmix(x_s, x_u, labels, conf, valid, gt)
+            else:
+                x_u, labels, conf, valid, gt = cutmix(x_u, labels, conf, valid, gt)
+                x_s = x_u
         if m.confidence_pass == "mixed":  # official code: confidence from a train-mode pass on the mixed batch
             self.teacher.train()
             with self.autocast():
