@@ -19,7 +19,7 @@ import torch
 from gtaseg import checkpoint
 from gtaseg.config import apply_overrides, from_dict
 from gtaseg.data import build_datasets
-from gtaseg.engine import to_input
+from gtaseg.data.loaders import to_input
 from gtaseg.inference import load_trained
 from gtaseg.metrics import ConfusionMatrix
 

@@ -34,8 +34,11 @@ one_run() {
     gta_epochwarmup) args="method.name=gta method.warmup_iters=-1" ;;  # warm-up of one epoch (80 iterations)
     gta_nocutmix) args="method.name=gta method.cutmix_prob=0" ;;       # no CutMix (the paper names none)
     mean_teacher_noreweight) args="method.name=mean_teacher method.reweight=none" ;;  # Table 4 row 2
+    unimatch) args="method.name=unimatch" ;;                           # UniMatch with the recipe's warm-up and CutMix
+    unimatch_nowarmup) args="method.name=unimatch method.warmup_iters=0" ;;  # UniMatch as its paper: no warm-up
     *) echo "unknown run name '$name' in RUNS; choose sup_only, mean_teacher, gta, mt_ema, gta_all," \
-         "gta_noreweight, gta_noperturb, gta_noclass, gta_epochwarmup, gta_nocutmix or mean_teacher_noreweight" >&2
+         "gta_noreweight, gta_noperturb, gta_noclass, gta_epochwarmup, gta_nocutmix, mean_teacher_noreweight," \
+         "unimatch or unimatch_nowarmup" >&2
        return 1 ;;
   esac
   local dir=$OUT/${name}_seed$seed log=$OUT/logs/${name}_seed$seed.log start=$(date +%s)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from gtaseg.config import load_config
 from gtaseg.data import build_datasets
+from gtaseg.data.loaders import loader_workers, train_loader
 from gtaseg.distributed import DistInfo
-from gtaseg.engine import train_loader
 
 
 def tree_rss(pid: int) -> int:
@@ -52,8 +52,9 @@ def main() -> None:
     cfg = load_config(a.config, a.overrides)
     data = build_datasets(cfg.data)
     info = DistInfo()
-    lab = train_loader(data.labeled, cfg.data.batch_size, cfg, info, 0, 0)
-    unl = train_loader(data.unlabeled, cfg.data.unlabeled_batch_size, cfg, info, 1, 0)
+    workers = loader_workers(cfg, info)
+    lab = train_loader(data.labeled, cfg.data.batch_size, cfg, info, 0, 0, workers)
+    unl = train_loader(data.unlabeled, cfg.data.unlabeled_batch_size, cfg, info, 1, 0, workers)
     next(lab), next(unl)  # start the workers
     t = time.perf_counter()
     for _ in range(a.batches):
@@ -61,7 +62,7 @@ def main() -> None:
     dt = time.perf_counter() - t
     per_batch = cfg.data.batch_size + cfg.data.unlabeled_batch_size
     rate = a.batches * per_batch / dt
-    print(f"loader: {rate:.1f} images/s ({cfg.data.num_workers} workers per stream, crop {cfg.data.crop_size}, "
+    print(f"loader: {rate:.1f} images/s ({workers} workers per stream, crop {cfg.data.crop_size}, "
           f"{per_batch} images per iteration)")
     if a.step_ms:
         need = per_batch / (a.step_ms / 1000)

@@ -36,7 +36,8 @@ def main() -> None:
                         values[row["step"]][k].append(row[k])
     if not values:
         raise SystemExit("no pl/* entries found: only teacher-based runs (mean_teacher, gta) log them")
-    print(f"| step | accuracy (all) | accuracy (kept) | kept fraction | mean confidence | threshold |   ({len(a.runs)} runs)")
+    print("| step | accuracy (all) | accuracy (kept) | kept fraction | mean confidence | threshold |"
+          f"   ({len(a.runs)} runs)")
     print("|---|---|---|---|---|---|")
     for step in sorted(values):
         cells = [f"{statistics.mean(values[step][k]):.3f}" if values[step][k] else "-" for k in KEYS]

@@ -16,6 +16,7 @@ import time
 import torch
 
 from gtaseg.config import load_config
+from gtaseg.data.loaders import LabeledBatch, UnlabeledBatch
 from gtaseg.distributed import DistInfo
 from gtaseg.engine import build_models
 from gtaseg.losses import pseudo_label_ce, supervised_ce
@@ -65,21 +66,22 @@ def main() -> None:
         torch.manual_seed(0)
         return METHODS[name](c, build_models(c, k, device, info), info, 0)
 
-    gta, sup = method("gta"), method("sup_only")
+    gta, sup, uni = method("gta"), method("sup_only"), method("unimatch", "method.cutmix_prob=0.5")
     official = method("gta", "method.joint_forward=true", "method.confidence_pass=mixed", "method.cutmix_prob=0.5")
     g = torch.Generator().manual_seed(0)
     x_l = torch.rand(b, 3, crop, crop, generator=g).to(device).contiguous(memory_format=fmt)
     x_u = torch.rand(b, 3, crop, crop, generator=g).to(device).contiguous(memory_format=fmt)
     y_l = torch.randint(0, k, (b, crop, crop), generator=g).to(device)
-    u = {"mask": torch.randint(0, k, (b, crop, crop), generator=g).to(device),
-         "valid": torch.ones(b, crop, crop, dtype=torch.bool, device=device)}
+    u = UnlabeledBatch(x_u, torch.randint(0, k, (b, crop, crop), generator=g).to(device),
+                       torch.ones(b, crop, crop, dtype=torch.bool, device=device))
+    lab = LabeledBatch(x_l, y_l)
 
     # The parts of one GTA iteration, run on the same models as the full step.
     A, S = gta.learners["assistant"], gta.learners["student"]
     state = {}
 
     def teacher_part():
-        state["x_u"], state["pl"], _ = gta.teach(x_l, x_u, u)
+        state["x_u"], state["pl"], _ = gta.teach(lab, u)
 
     def assistant_part():
         with gta.autocast():
@@ -100,12 +102,12 @@ def main() -> None:
 
     def run(m):
         def f():
-            m.train_step(x_l, y_l, x_u, u, 10)
+            m.train_step(lab, u, 10)
         return f
 
     cases = {"gta step": run(gta), "teacher forward": teacher_part, "assistant fwd+bwd+step": assistant_part,
              "student fwd+bwd+step": student_part, "two EMAs": ema_part, "sup_only step": run(sup),
-             "official-structure step": run(official)}
+             "official-structure step": run(official), "unimatch step": run(uni)}
     times = {n: [] for n in cases}
     for r in range(a.warmup + a.reps):
         for name, fn in cases.items():
@@ -114,7 +116,8 @@ def main() -> None:
                 times[name].append(t)
     med = {n: statistics.median(v) for n, v in times.items()}
     parts = sum(med[n] for n in ("teacher forward", "assistant fwd+bwd+step", "student fwd+bwd+step", "two EMAs"))
-    print(f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else f'{torch.get_num_threads()} threads'}), "
+    where = torch.cuda.get_device_name() if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    print(f"device {device} ({where}), "
           f"amp {a.amp}, channels_last {a.channels_last}, {cfg.model.backbone}, crop {crop}, batch {b}+{b}, "
           f"median of {a.reps}")
     for n, v in med.items():
@@ -122,6 +125,10 @@ def main() -> None:
     print(f"  sum of parts               {parts * 1000:9.1f} ms")
     print(f"overhead ratio (gta step / sum of parts): {med['gta step'] / parts:.3f}   (target <= 1.10)")
     print(f"cost of the method (gta / sup_only):      {med['gta step'] / med['sup_only step']:.3f}   (target <= 2.5)")
+    # UniMatch: one pass of labeled + weak images whose predictor also runs on dropped-out features,
+    # then one pass of the two strong views; GTA-Seg: teacher forward + assistant and student passes.
+    print(f"cost of unimatch (unimatch / sup_only):   {med['unimatch step'] / med['sup_only step']:.3f}")
+    print(f"unimatch / gta:                           {med['unimatch step'] / med['gta step']:.3f}")
     print(f"official structure / ours:                {med['official-structure step'] / med['gta step']:.3f}")
     print(f"EMA share of the gta step:                {med['two EMAs'] / med['gta step'] * 100:.2f} %")
     if device.type == "cuda":  # all four methods' models and optimizer states are resident at once

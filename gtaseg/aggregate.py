@@ -1,29 +1,14 @@
-"""Mean +- std tables over seeds from the evaluation results of several run directories."""
+"""Mean +- std tables over seeds from the evaluation results (RUN_DIR/eval/SPLIT_MODEL.json, see
+gtaseg.evalfile) of several run directories."""
 
 from __future__ import annotations
 
-import json
 import re
 import statistics
 from collections import defaultdict
 from pathlib import Path
 
-
-def read_result(run_dir: Path, split: str, model: str) -> dict:
-    """RUN_DIR/eval/SPLIT_MODEL.json as written by `gtaseg eval` (a sup_only run's teacher is its student)."""
-    for name in (model, "student") if model == "teacher" else (model,):
-        path = run_dir / "eval" / f"{split}_{name}.json"
-        if path.is_file():
-            try:
-                result = json.loads(path.read_text())
-                if not isinstance(result, dict) or not isinstance(result.get("iou"), list) or "miou" not in result:
-                    raise ValueError("no 'miou' and 'iou' entries")
-            except ValueError as e:  # JSONDecodeError is a ValueError
-                raise ValueError(f"{path} is not a gtaseg eval result ({str(e).splitlines()[0]}); run `gtaseg eval "
-                                 f"{run_dir}/checkpoints/latest.pt data.eval_split={split}` again") from None
-            return result
-    raise FileNotFoundError(f"{run_dir}: no eval/{split}_{model}.json; run "
-                            f"`gtaseg eval {run_dir}/checkpoints/latest.pt data.eval_split={split}` first")
+from gtaseg.evalfile import find_eval
 
 
 def group_name(run_dir: Path) -> str:
@@ -46,7 +31,7 @@ def aggregate(run_dirs: list[str | Path], split: str = "test", model: str = "tea
     """A Markdown table: one row per group, mean ± sample std (n-1) of mIoU over its runs, then per-class IoU."""
     by_key: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for d in map(Path, run_dirs):
-        by_key[group_key(d)].append(read_result(d, split, model) | {"_run": str(d)})
+        by_key[group_key(d)].append(find_eval(d, split, model) | {"_run": str(d)})
     if not by_key:
         raise ValueError("no run directories given")
     # A name alone where it is unique; parent/name where two folders hold runs of the same name.
@@ -62,7 +47,8 @@ def aggregate(run_dirs: list[str | Path], split: str = "test", model: str = "tea
                                  "dataset at a time")
     lines = [f"| run | seeds | mIoU ({split}) | pixel acc. |", "|---|---|---|---|"]
     for name, res in groups.items():
-        lines.append(f"| {name} | {len(res)} | {_fmt([r['miou'] for r in res])} | {_fmt([r['pixel_acc'] for r in res])} |")
+        lines.append(f"| {name} | {len(res)} | {_fmt([r['miou'] for r in res])} | "
+                     f"{_fmt([r['pixel_acc'] for r in res])} |")
     lines += ["", f"Per-class IoU ({split}, mean over seeds):", "",
               "| run | " + " | ".join(classes) + " |", "|---|" + "---|" * len(classes)]
     for name, res in groups.items():

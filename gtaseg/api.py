@@ -8,9 +8,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,23 +19,10 @@ from PIL import Image
 from torch import Tensor, nn
 
 from gtaseg.config import Config, EvalConfig
+from gtaseg.distributed import resolve_device
+from gtaseg.roles import ROLES, stand_in
 
-ImageLike = Union[Image.Image, np.ndarray, Tensor, str, Path]
-MODEL_CHOICES = ("teacher", "student", "assistant")
-
-
-def resolve_device(name: str | torch.device) -> torch.device:
-    """auto -> cuda when available, else cpu; a missing GPU is an error, not a silent fallback."""
-    if isinstance(name, torch.device):
-        return name
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device={name!r} but no CUDA device is available; use device='cpu' or 'auto'")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"device={name!r} is not valid; use auto, cpu, cuda or cuda:N") from None
+ImageLike = Image.Image | np.ndarray | Tensor | str | Path
 
 
 def as_tensor(image: ImageLike, what: str = "image") -> Tensor:
@@ -99,7 +87,7 @@ class SegmentationModel:
 
         center_crop (an evaluation protocol) would cut the image, so predictions use the whole image.
         """
-        from gtaseg.engine import predict_probs
+        from gtaseg.inference import predict_probs
 
         e = self.eval_cfg
         mode = "sliding" if e.mode == "sliding" else "whole"
@@ -167,15 +155,14 @@ def load_model(checkpoint: str | Path, model: str = "teacher", device: str | tor
     from gtaseg.config import apply_overrides, from_dict
     from gtaseg.inference import load_trained
 
-    if model not in MODEL_CHOICES:
-        raise ValueError(f"model={model!r} is not valid; choose one of {', '.join(MODEL_CHOICES)}")
+    if model not in ROLES:
+        raise ValueError(f"model={model!r} is not valid; choose one of {', '.join(ROLES)}")
     checkpoint = ckpt.resolve(checkpoint)  # a run folder stands for its checkpoints/latest.pt
     state = ckpt.load(checkpoint)
     cfg = apply_overrides(from_dict(state["config"]), overrides)
     dev = resolve_device(device)
     module = load_trained(state, cfg, model, checkpoint).to(dev)
-    if model not in state["method"]["models"]:  # sup_only: the student answers for the teacher
-        model = "student"
+    model = stand_in(model, state["method"]["models"])
     num_classes = int(state["num_classes"])
     names = list(state.get("class_names") or [f"class{i}" for i in range(num_classes)])
     palette = [tuple(int(v) for v in c) for c in state.get("palette") or []]

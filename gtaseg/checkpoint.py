@@ -30,7 +30,8 @@ def save(state: dict[str, Any], path: str | Path) -> None:
     except (OSError, RuntimeError) as e:  # torch.save reports a full disk as "[enforce fail at inline_container.cc]"
         Path(tmp).unlink(missing_ok=True)
         full = getattr(e, "errno", None) == errno.ENOSPC or "enforce fail" in str(e) or "file write failed" in str(e)
-        why = "the disk is full (or the write failed)" if full else f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
+        why = ("the disk is full (or the write failed)" if full
+               else f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}")
         kept = f"the previous {path.name} is kept" if path.is_file() else f"no {path.name} was written"
         raise OSError(f"could not write checkpoint {path}: {why}; {kept}; free space in {path.parent} "
                       "or choose another train.out_dir") from None

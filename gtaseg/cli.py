@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from gtaseg import __version__
+from gtaseg.roles import ROLES
 
 EPILOG_TRAIN = """examples:
   gtaseg train                                   # the built-in demo (synthetic data, CPU-sized)
@@ -63,7 +63,7 @@ The exported file is checked against PyTorch on a random input (max |difference|
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gtaseg", description="Semi-supervised semantic segmentation with the Gentle "
-                                "Teaching Assistant (GTA-Seg), Mean Teacher and SupOnly.")
+                                "Teaching Assistant (GTA-Seg), against Mean Teacher, UniMatch and SupOnly.")
     p.add_argument("--version", action="version", version=f"gtaseg {__version__}")
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("checkpoint", help="a checkpoint (.pt) written by gtaseg train, or its run folder (latest.pt)")
     e.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="config overrides (eval.*, data.eval_split, data.root, ...)")
-    e.add_argument("--model", choices=MODEL_CHOICES, default=None,
+    e.add_argument("--model", choices=ROLES, default=None,
                    help="which network of the checkpoint (default teacher; also model=NAME)")
 
     pr = command("predict", help="segment images with a checkpoint (masks + overlays)", epilog=EPILOG_PREDICT,
@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("checkpoint", help="a checkpoint (.pt) written by gtaseg train, or its run folder (latest.pt)")
     ex.add_argument("--format", required=True, choices=("onnx", "torchscript"), help="output format")
     ex.add_argument("--out", help="output file (default: next to the checkpoint, e.g. best_teacher.onnx)")
-    ex.add_argument("--model", default="teacher", choices=("teacher", "student", "assistant"),
+    ex.add_argument("--model", default="teacher", choices=ROLES,
                     help="which network of the checkpoint (default teacher)")
     ex.add_argument("--height", type=int, default=512, help="height of the example input used to trace (default 512)")
     ex.add_argument("--width", type=int, default=512, help="width of the example input used to trace (default 512)")
@@ -168,11 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-MODEL_CHOICES = ("teacher", "student", "assistant")
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, choices=MODEL_CHOICES,
+    p.add_argument("--model", default=None, choices=ROLES,
                    help="which network of the checkpoint (default teacher; sup_only checkpoints: student; "
                         "also model=NAME)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: cuda when available")
@@ -239,8 +238,8 @@ def normalise_args(args: argparse.Namespace) -> None:
             continue
         named = [i.split("=", 1)[1] for i in items if i.startswith(("model=", "eval.model="))]
         if named:
-            if named[-1] not in MODEL_CHOICES:
-                raise ValueError(f"model={named[-1]!r} is not valid; choose one of {', '.join(MODEL_CHOICES)}")
+            if named[-1] not in ROLES:
+                raise ValueError(f"model={named[-1]!r} is not valid; choose one of {', '.join(ROLES)}")
             if args.model not in (None, named[-1]):
                 raise ValueError(f"--model {args.model} and model={named[-1]} disagree; give one of them")
             args.model = named[-1]
@@ -265,7 +264,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         train(cfg)
     except KeyboardInterrupt:
-        from gtaseg.engine import kept
+        from gtaseg.runs import kept
 
         print(f"interrupted; {kept(Path(cfg.train.out_dir) / 'checkpoints' / 'latest.pt')}", file=sys.stderr)
         return 130
@@ -276,7 +275,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from gtaseg import checkpoint, distributed
     from gtaseg.config import apply_overrides, from_dict
     from gtaseg.data import build_datasets
-    from gtaseg.engine import eval_loader, evaluate
+    from gtaseg.data.loaders import eval_loader
+    from gtaseg.evalfile import write_eval
+    from gtaseg.evaluation import evaluate
     from gtaseg.inference import load_trained
 
     state = checkpoint.load(args.checkpoint)
@@ -290,34 +291,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     width = max(len(n) for n in data.class_names)
     print(f"checkpoint {args.checkpoint} (iteration {state['step']}), model {cfg.eval.model}, "
-          f"split {cfg.data.eval_split} ({len(data.eval)} images), mode {cfg.eval.mode}{' + flip' if cfg.eval.flip else ''}")
+          f"split {cfg.data.eval_split} ({len(data.eval)} images), "
+          f"mode {cfg.eval.mode}{' + flip' if cfg.eval.flip else ''}")
     for name, iou in zip(data.class_names, metrics["iou"]):
         print(f"  {name:<{width}}  {'   n/a' if iou != iou else f'{iou:6.2f}'}")
     print(f"pixel accuracy: {metrics['pixel_acc']:.2f}")
     print(f"mean accuracy: {metrics['mean_acc']:.2f}")
-    ckpt = Path(args.checkpoint)
-    if ckpt.parent.name == "checkpoints":
-        out = ckpt.parent.parent / "eval" / eval_file_name(cfg, ckpt)
-        out.parent.mkdir(exist_ok=True)
-        out.write_text(json.dumps({"checkpoint": str(ckpt), "step": state["step"], "model": cfg.eval.model,
-                                   "split": cfg.data.eval_split, "mode": cfg.eval.mode, "flip": cfg.eval.flip,
-                                   "class_names": data.class_names, **metrics}, indent=1))
+    write_eval(Path(args.checkpoint), cfg, state["step"], data.class_names, metrics)
     print(f"mIoU: {metrics['miou']:.2f}")
     return 0
-
-
-def eval_file_name(cfg, ckpt: Path) -> str:
-    """eval/SPLIT_MODEL.json for latest.pt scored whole-image (what `gtaseg aggregate` reads); any other
-    checkpoint or mode gets its own name, so results never replace each other."""
-    e = cfg.eval
-    parts = [cfg.data.eval_split, e.model]
-    if ckpt.stem != "latest":
-        parts.append(ckpt.stem)
-    if e.mode != "whole":
-        parts.append(f"{e.mode}{e.crop_size if e.mode == 'center_crop' else f'{e.window}s{e.stride}'}")
-    if e.flip:
-        parts.append("flip")
-    return "_".join(parts) + ".json"
 
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
@@ -409,6 +391,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     from gtaseg.api import load_model
     from gtaseg.data.datasets import read_image, read_mask
+    from gtaseg.data.transforms import IGNORE
     from gtaseg.predict import expand_inputs
     from gtaseg.visualize import comparison_grid
 
@@ -441,10 +424,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
                              f"{first.num_classes}; compare checkpoints of the same dataset")
         preds.append(model.predict_batch(images))
     for m, mp in zip(truths or [], mask_paths or []):
-        bad = np.unique(m[(m >= first.num_classes) & (m != 255)])
+        bad = np.unique(m[(m >= first.num_classes) & (m != IGNORE)])
         if bad.size:
             raise ValueError(f"mask {mp} holds values {bad[:10].tolist()} that are neither class indices "
-                             f"0..{first.num_classes - 1} nor 255 (ignore); give class-index masks")
+                             f"0..{first.num_classes - 1} nor {IGNORE} (ignore); give class-index masks")
     grid = comparison_grid([Image.fromarray(i) for i in images], preds, labels, first.class_names, first.palette,
                            truths, tile_height=args.tile_height)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

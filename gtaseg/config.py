@@ -12,18 +12,27 @@ import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+
+from gtaseg.roles import METHOD_ROLES, Role
 
 
 class ConfigError(ValueError):
     """A config problem the user can fix; the message says where and how."""
 
 
+MethodName = Literal["sup_only", "mean_teacher", "gta", "unimatch"]
+OutputStride = Literal[8, 16]
+FeatureSplit = Literal["backbone", "backbone+decoder"]  # where f ends: after the backbone (paper) or the decoder
+# What the assistant passes to the student (Eq. 9; Tables 5 and 10); methods/gta.py maps each to modules.
+TransferScope = Literal["features", "backbone", "backbone+decoder", "all", "stem", "layer1", "layer2", "layer3"]
+
+
 @dataclass
 class DataConfig:
-    dataset: str = "synthetic"  # synthetic | folder | voc | cityscapes | camvid
+    dataset: Literal["synthetic", "folder", "voc", "cityscapes", "camvid"] = "synthetic"
     root: str = ""  # dataset root folder (relative paths resolve from the working directory)
     split: str = ""  # semi-supervised split, e.g. 1_8 (camvid), 183 (voc), 100 (cityscapes), full
     split_dir: str = ""  # read split lists from here instead of the dataset's own
@@ -38,8 +47,8 @@ class DataConfig:
     hflip: bool = True
     batch_size: int = 4  # labeled images per process and iteration
     unlabeled_batch_size: int = 4  # unlabeled images per process and iteration
-    num_workers: int = 2
-    eval_split: str = "val"  # val | test
+    num_workers: int = -1  # loader workers per stream; -1: the machine's share (gtaseg.data.loaders.loader_workers)
+    eval_split: Literal["val", "test"] = "val"
     synthetic_num_labeled: int = 10
     synthetic_num_unlabeled: int = 500
     synthetic_num_eval: int = 60
@@ -50,8 +59,8 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     backbone: str = "resnet18"  # any timm features_only model, e.g. resnet101, tf_efficientnet_lite0
-    output_stride: int = 16  # 8 or 16
-    feature_split: str = "backbone"  # where f ends: backbone (paper) | backbone+decoder
+    output_stride: OutputStride = 16
+    feature_split: FeatureSplit = "backbone"
     pretrained: str = "none"  # none | timm | efficientnet-lite | path to a weights file
     aspp_channels: int = 256
     decoder_channels: int = 256
@@ -62,25 +71,27 @@ class ModelConfig:
 
 @dataclass
 class MethodConfig:
-    name: str = "gta"  # sup_only | mean_teacher | gta
+    name: MethodName = "gta"
     warmup_iters: int = -1  # labeled-only warm-up; -1: one epoch (a pass over the unlabeled set, as train.epochs)
     drop_percent: float = 20.0  # drop this % lowest-confidence pixels of each batch (Eq. 2)
-    drop_scope: str = "batch"  # batch (paper: one percentile) | class (the percentile within each predicted class)
-    threshold: float = -1.0  # fixed confidence threshold gamma; >= 0 replaces drop_percent
-    reweight: str = "laplace"  # laplace (Eq. 6 with tau) | confidence (tau = 0) | none
+    # batch (paper: one percentile) | class: within each predicted class
+    drop_scope: Literal["batch", "class"] = "batch"
+    threshold: float = -1.0  # fixed confidence threshold gamma; >= 0 replaces drop_percent (unimatch: -1 is 0.95)
+    reweight: Literal["laplace", "confidence", "none"] = "laplace"  # laplace: Eq. 6 with tau; confidence: tau = 0
     tau: float = 1.0  # Laplace smoothing of the weights
-    weight_norm: str = "kept"  # kept (paper Eq. 6) | all (official code: dropped pixels count)
+    weight_norm: Literal["kept", "all"] = "kept"  # kept: paper Eq. 6; all: official code (dropped pixels count)
     unsup_weight: float = 1.0  # mu
     ema_decay: float = 0.99  # alpha of the teacher EMA (Eq. 12)
     transfer_decay: float = 0.99  # alpha of the transmission EMA (Eq. 9)
-    ema_schedule: str = "constant"  # constant | ramp: both EMAs use min(1 - 1/(t+1), ema_decay_max)
+    ema_schedule: Literal["constant", "ramp"] = "constant"  # ramp: both EMAs use min(1 - 1/(t+1), ema_decay_max)
     ema_decay_max: float = 0.999
-    teacher_buffers: str = "average"  # BatchNorm buffers in the teacher EMA: average | copy | own
-    transfer: str = "features"  # what A passes to S (Eq. 9): features | backbone | backbone+decoder | all | stem | layer1..3
-    transfer_buffers: str = "own"  # BatchNorm buffers in the transmission: own (Eq. 9 moves parameters) | average | copy
+    teacher_buffers: Literal["average", "copy", "own"] = "average"  # BatchNorm buffers in the teacher EMA
+    transfer: TransferScope = "features"  # what A passes to S (Eq. 9)
+    transfer_buffers: Literal["own", "average", "copy"] = "own"  # BatchNorm buffers in the transmission (Eq. 9: own)
     cutmix_prob: float = 0.0  # unlabeled CutMix probability (official code: 0.5)
     perturb: bool = False  # strong photometric perturbation of the view that learns from pseudo labels
-    confidence_pass: str = "clean"  # clean (eval pass, unmixed) | mixed (official: train pass)
+    fp_dropout: float = 0.5  # unimatch: channel dropout of the feature-perturbed pass (its paper: 0.5)
+    confidence_pass: Literal["clean", "mixed"] = "clean"  # clean: eval pass, unmixed; mixed: official train pass
     joint_forward: bool = False  # one forward of labeled+unlabeled (BatchNorm sees both): S and A in gta
                                  # (official code), S in mean_teacher; false: separate forwards
     assistant_poly_lr: bool = True  # False: the assistant keeps its initial LR (official code)
@@ -97,9 +108,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     poly_power: float = 0.9
     seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = 0  # CPU threads of the training process; 0: torch's default (one per core)
-    amp: str = "none"  # none | bf16 | fp16
+    amp: Literal["none", "bf16", "fp16"] = "none"
     channels_last: bool = False
     compile: bool = False
     sync_bn: bool = False
@@ -107,7 +118,7 @@ class TrainConfig:
     log_every: int = 20
     eval_every: int = 100  # 0: only at the end
     save_every: int = 100
-    eval_models: list[str] = field(default_factory=lambda: ["teacher"])  # also: student, assistant
+    eval_models: list[Role] = field(default_factory=lambda: ["teacher"])
     resume: bool = True  # continue from out_dir/checkpoints/latest.pt when it exists
     resume_changes: list[str] = field(default_factory=list)  # keys allowed to differ from the checkpoint's on resume
     overwrite: bool = False  # with resume=false: delete the run already in out_dir (checkpoints, logs, evals)
@@ -116,13 +127,13 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    mode: str = "whole"  # whole | center_crop | sliding
+    mode: Literal["whole", "center_crop", "sliding"] = "whole"
     crop_size: int = 512  # center_crop: side of the crop
     window: int = 512  # sliding: window side
     stride: int = 341  # sliding: step between windows
     flip: bool = False  # average with the horizontally flipped prediction
     batch_size: int = 1
-    model: str = "teacher"  # which model `gtaseg eval` scores: teacher | student | assistant
+    model: Role = "teacher"  # which model `gtaseg eval` scores
 
 
 @dataclass
@@ -134,24 +145,20 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
-CHOICES = {
-    "data.dataset": ("synthetic", "folder", "voc", "cityscapes", "camvid"),
-    "data.eval_split": ("val", "test"),
-    "model.output_stride": (8, 16),
-    "model.feature_split": ("backbone", "backbone+decoder"),
-    "method.name": ("sup_only", "mean_teacher", "gta"),
-    "method.reweight": ("laplace", "confidence", "none"),
-    "method.weight_norm": ("kept", "all"),
-    "method.drop_scope": ("batch", "class"),
-    "method.ema_schedule": ("constant", "ramp"),
-    "method.teacher_buffers": ("average", "copy", "own"),
-    "method.transfer_buffers": ("own", "average", "copy"),
-    "method.confidence_pass": ("clean", "mixed"),
-    "train.device": ("auto", "cpu", "cuda"),
-    "train.amp": ("none", "bf16", "fp16"),
-    "eval.mode": ("whole", "center_crop", "sliding"),
-    "eval.model": ("teacher", "student", "assistant"),
-}
+def _literal_choices() -> dict[str, tuple]:
+    """Allowed values of every key typed Literal[...] (or list[Literal[...]]), from the types themselves."""
+    out = {}
+    for sec, cls in typing.get_type_hints(Config).items():
+        for name, tp in typing.get_type_hints(cls).items():
+            if typing.get_origin(tp) is list:
+                (tp,) = typing.get_args(tp)
+            if typing.get_origin(tp) is Literal:
+                out[f"{sec}.{name}"] = typing.get_args(tp)
+    return out
+
+
+CHOICES = _literal_choices()
+assert set(CHOICES["method.name"]) == set(METHOD_ROLES), "every method declares its roles in gtaseg.roles"
 
 
 def builtin_configs() -> list[str]:
@@ -180,6 +187,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             if isinstance(value, (dict, list)):
                 raise TypeError
             return str(value)
+        if origin is Literal:  # the value's type; validate() checks it is one of the choices
+            return _coerce(value, type(typing.get_args(tp)[0]), key)
         if origin is tuple:
             args = typing.get_args(tp)
             if not isinstance(value, (list, tuple)) or len(value) != len(args):
@@ -317,16 +326,15 @@ def validate(cfg: Config) -> None:
     for key, choices in CHOICES.items():
         sec, name = key.split(".")
         value = getattr(getattr(cfg, sec), name)
-        if value not in choices:
-            raise ConfigError(f"config key '{key}': {value!r} is not valid; choose one of {', '.join(map(str, choices))}")
-    for models in (cfg.train.eval_models,):
-        bad = [m for m in models if m not in CHOICES["eval.model"]]
+        bad = [v for v in (value if isinstance(value, list) else [value]) if v not in choices]
         if bad:
-            raise ConfigError(f"config key 'train.eval_models': {bad} not valid; choose from {', '.join(CHOICES['eval.model'])}")
+            raise ConfigError(f"config key '{key}': {bad[0]!r} is not valid; "
+                              f"choose one of {', '.join(map(str, choices))}")
     if not cfg.train.out_dir.strip():
         raise ConfigError("config key 'train.out_dir' is empty; name a run folder, e.g. train.out_dir=runs/my_run")
     if not cfg.train.eval_models:
-        raise ConfigError(f"config key 'train.eval_models' is empty; name at least one of {', '.join(CHOICES['eval.model'])}")
+        raise ConfigError("config key 'train.eval_models' is empty; "
+                          f"name at least one of {', '.join(CHOICES['eval.model'])}")
     for sec in (f.name for f in dataclasses.fields(cfg)):
         for key, value in dataclasses.asdict(getattr(cfg, sec)).items():
             for v in value if isinstance(value, (list, tuple)) else [value]:
@@ -339,13 +347,18 @@ def validate(cfg: Config) -> None:
         value = getattr(getattr(cfg, sec), name)
         if not value > 0:
             raise ConfigError(f"config key '{key}': {value} must be > 0")
-    at_least_zero = ("train.epochs", "train.eval_every", "train.threads", "train.weight_decay", "train.momentum", "data.num_workers",
+    at_least_zero = ("train.epochs", "train.eval_every", "train.threads", "train.weight_decay", "train.momentum",
                      "method.unsup_weight", "method.cutmix_prob")
     for key in at_least_zero:
         sec, name = key.split(".")
         value = getattr(getattr(cfg, sec), name)
         if value < 0:
             raise ConfigError(f"config key '{key}': {value} must be >= 0")
+    if cfg.data.num_workers < -1:
+        raise ConfigError(f"config key 'data.num_workers': {cfg.data.num_workers} "
+                          "must be >= 0, or -1 for the machine's share")
+    if not 0 <= cfg.method.fp_dropout < 1:
+        raise ConfigError(f"config key 'method.fp_dropout': {cfg.method.fp_dropout} must be in [0, 1)")
     if cfg.method.cutmix_prob > 1:
         raise ConfigError(f"config key 'method.cutmix_prob': {cfg.method.cutmix_prob} must be in [0, 1]")
     if not 0 <= cfg.method.drop_percent < 100:
@@ -357,13 +370,8 @@ def validate(cfg: Config) -> None:
     if not 0 < lo <= hi:
         raise ConfigError(f"config key 'data.scale_range': {cfg.data.scale_range} must be 0 < low <= high")
     if cfg.eval.mode == "sliding" and not 0 < cfg.eval.stride <= cfg.eval.window:
-        raise ConfigError(f"config keys eval.stride={cfg.eval.stride}, eval.window={cfg.eval.window}: need 0 < stride <= window")
-    from gtaseg.methods import TRANSFER_SCOPES  # late import: methods import config
-
-    if cfg.method.transfer not in TRANSFER_SCOPES:
-        raise ConfigError(
-            f"config key 'method.transfer': {cfg.method.transfer!r} is not valid; choose one of {', '.join(TRANSFER_SCOPES)}"
-        )
+        raise ConfigError(f"config keys eval.stride={cfg.eval.stride}, eval.window={cfg.eval.window}: "
+                          "need 0 < stride <= window")
 
 
 def to_dict(cfg: Config) -> dict:

@@ -31,15 +31,22 @@ class DistInfo:
         return self.world_size > 1
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+def resolve_device(name: str | torch.device, local_rank: int = 0, key: str = "device") -> torch.device:
+    """auto -> cuda when available, else cpu; a missing GPU is an error, not a silent fallback.
+    Plain "cuda" is this process's GPU (its local rank), made the current one."""
+    if isinstance(name, torch.device):
+        return name
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("train.device=cuda but no CUDA device is available; use train.device=cpu or auto")
-        torch.cuda.set_device(local_rank)
-        return torch.device("cuda", local_rank)
-    return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"{key}={name} but no CUDA device is available; use {key}=cpu or auto")
+    try:
+        device = torch.device("cuda", local_rank) if name == "cuda" else torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"{key}={name!r} is not valid; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return device
 
 
 def init(device_name: str = "auto") -> DistInfo:
@@ -47,7 +54,7 @@ def init(device_name: str = "auto") -> DistInfo:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(device_name, local)
+    device = resolve_device(device_name, local, key="train.device")
     owns = world > 1 and not dist.is_initialized()
     if owns:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -64,20 +71,13 @@ def wrap(model: nn.Module, info: DistInfo) -> nn.Module:
 
 
 def barrier() -> None:
-    if dist.is_available() and dist.is_initialized():
+    if is_initialized():
         dist.barrier()
 
 
-def all_reduce_mean(values: dict[str, float], device: torch.device) -> dict[str, float]:
-    """Mean of each logged value over the ranks that have it (keys may differ between ranks)."""
-    if not (dist.is_available() and dist.is_initialized()):
-        return values
-    key_sets: list = [None] * dist.get_world_size()
-    dist.all_gather_object(key_sets, sorted(values))
-    keys = sorted(set().union(*key_sets))
-    t = torch.tensor([[values.get(k, 0.0), float(k in values)] for k in keys], dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return {k: s / n for k, (s, n) in zip(keys, t.tolist()) if n > 0}
+def is_initialized() -> bool:
+    """Whether this process is one rank of a process group."""
+    return dist.is_available() and dist.is_initialized()
 
 
 def cleanup(info: DistInfo) -> None:

@@ -6,7 +6,7 @@ is a single multi-tensor lerp under no_grad. Models never share storage: targets
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn

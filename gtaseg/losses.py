@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-IGNORE = 255
+from gtaseg.data.transforms import IGNORE
 
 
 def supervised_ce(logits: Tensor, mask: Tensor) -> Tensor:
@@ -56,12 +56,12 @@ def pseudo_labels(
     if threshold >= 0:
         gamma = conf.new_tensor(float(threshold))
     elif drop_scope == "class":
-        gamma = class_percentiles(conf[valid], labels[valid], drop_percent, num_classes or int(labels.max()) + 1)
+        k = num_classes or int(labels.max()) + 1
+        # Invalid pixels form an extra class K, whose threshold is never used.
+        gamma = class_percentiles(conf.flatten(), labels.masked_fill(~valid, k).flatten(), drop_percent, k + 1)
         gamma = gamma[labels]  # [B,H,W]: each pixel's threshold is its predicted class's
     else:
-        pool = conf[valid]
-        k = int(pool.numel() * drop_percent / 100)
-        gamma = pool.kthvalue(k).values if k > 0 else conf.new_tensor(-1.0)
+        gamma = batch_percentile(conf, valid, drop_percent)
     keep = valid & (conf > gamma)
     t = {"laplace": tau, "confidence": 0.0, "none": None}[reweight]
     score = keep.float() if t is None else (conf + t) * keep
@@ -71,8 +71,17 @@ def pseudo_labels(
     else:  # official code: every valid pixel counts, a dropped one as (0 + tau)
         denom = torch.where(keep, score, torch.full_like(score, t or 0.0))[valid].sum()
     weights = score * (n_kept / denom.clamp(min=1e-12))
-    mean_gamma = gamma[valid].mean() if gamma.dim() else gamma
+    mean_gamma = (gamma * valid).sum() / valid.sum().clamp(min=1) if gamma.dim() else gamma
     return PseudoLabels(labels.masked_fill(~keep, IGNORE), weights, conf, keep, mean_gamma)
+
+
+def batch_percentile(conf: Tensor, valid: Tensor, percent: float) -> Tensor:
+    """The `percent` percentile of the valid confidences: the k-th smallest, k = floor(n * percent / 100),
+    -1 when k = 0. Computed on the device (no host sync): invalid pixels sort last."""
+    n = valid.sum()
+    k = (n.double() * percent / 100).floor().long()
+    ordered = torch.cat([conf.masked_fill(~valid, float("inf")).flatten().sort().values, conf.new_full((1,), -1.0)])
+    return ordered[torch.where(k > 0, k - 1, torch.full_like(k, conf.numel()))]
 
 
 def class_percentiles(conf: Tensor, labels: Tensor, percent: float, num_classes: int) -> Tensor:
@@ -80,7 +89,7 @@ def class_percentiles(conf: Tensor, labels: Tensor, percent: float, num_classes:
     class (the k-th smallest, k = floor(n_k * percent / 100); -1 where k = 0). No host sync."""
     order = conf.argsort()
     order = order[labels[order].argsort(stable=True)]  # grouped by class, ascending confidence within
-    counts = torch.bincount(labels, minlength=num_classes)
+    counts = class_counts(labels, num_classes)
     starts = counts.cumsum(0) - counts
     k = (counts * (percent / 100)).floor().long()
     sorted_conf = torch.cat([conf[order], conf.new_full((1,), -1.0)])  # the extra entry answers empty inputs
@@ -88,7 +97,23 @@ def class_percentiles(conf: Tensor, labels: Tensor, percent: float, num_classes:
     return sorted_conf[idx]
 
 
+def class_counts(labels: Tensor, num_classes: int, where: Tensor | None = None) -> Tensor:
+    """int64 [K]: pixels of each class (only where `where` is true). Unlike torch.bincount it never
+    reads the labels' maximum back to the host, so it does not stall the device."""
+    ones = torch.ones_like(labels, dtype=torch.long) if where is None else where.long()
+    return torch.zeros(num_classes, dtype=torch.long, device=labels.device).scatter_add_(
+        0, labels.flatten().clamp(0, num_classes - 1), ones.flatten())
+
+
 def pseudo_label_ce(logits: Tensor, pl: PseudoLabels) -> Tensor:
     """Eq. 7: mean over kept pixels of w * CE(logits, y_hat); 0 when nothing is kept."""
     ce = F.cross_entropy(logits.float(), pl.labels, ignore_index=IGNORE, reduction="none")
     return (pl.weights * ce).sum() / pl.keep.sum().clamp(min=1)
+
+
+def weak_to_strong_ce(logits: Tensor, labels: Tensor, conf: Tensor, valid: Tensor, threshold: float) -> Tensor:
+    """UniMatch's unlabeled loss: CE on the pixels whose label confidence is >= threshold, summed and
+    divided by all valid pixels (not by the confident ones), so a view with few confident pixels
+    weighs less; 0 when no pixel is valid."""
+    ce = F.cross_entropy(logits.float(), labels, reduction="none")
+    return (ce * (valid & (conf >= threshold))).sum() / valid.sum().clamp(min=1)

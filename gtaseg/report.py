@@ -1,26 +1,142 @@
 """`gtaseg report`: one self-contained HTML page about a training run.
 
-Everything is inline (CSS, SVG charts drawn here, PNG examples as base64 data URIs), so the file
-can be mailed or archived and opens offline.
+This module gathers what the page shows from the run folder (config.yaml, metrics.jsonl, checkpoints/,
+eval/*.json) into a ReportData; gtaseg.report_html renders that into the page and gtaseg.svg draws its
+charts. Everything is inline (CSS, SVG, PNG examples as base64 data URIs), so the file can be mailed or
+archived and opens offline.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-          "#17becf")  # fmt: skip
-Series = dict[str, list[tuple[float, float]]]
+from gtaseg import evalfile
+from gtaseg.report_html import render_report
+from gtaseg.svg import Series, nice_ticks, standalone_svg
+
+# nice_ticks and standalone_svg (gtaseg.svg) stay importable from here, where benchmarks/curves.py finds them.
+__all__ = ["BestScore", "ClassIoU", "ClassValues", "Curves", "EvalRow", "Examples", "ModelScore", "PseudoLabels",
+           "ReportData", "Summary", "best_class_iou", "build_report", "collect_series", "compared_curves",
+           "example_grid", "gather_report", "last_list", "nice_ticks", "read_metrics", "standalone_svg"]  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- what the page shows
+
+
+@dataclass(frozen=True)
+class BestScore:
+    step: int | None  # None: the checkpoint does not say
+    miou: float | None
+
+
+@dataclass(frozen=True)
+class Summary:
+    run_dir: str
+    method: str
+    dataset: str
+    data_split: str
+    backbone: str
+    output_stride: str
+    last_step: float | None  # of the last logged record; the checkpoint's when nothing is logged
+    total_iters: str
+    main_model: str  # the first of train.eval_models: the model the best checkpoint is chosen by
+    best: BestScore | None
+
+
+@dataclass(frozen=True)
+class ModelScore:
+    """The last evaluation of one model logged in metrics.jsonl."""
+
+    model: str
+    step: float
+    miou: float | None
+    pixel_acc: float | None
+
+
+@dataclass(frozen=True)
+class EvalRow:
+    """One result file of `gtaseg eval` (values as the file holds them; None where it lacks them)."""
+
+    file: str
+    model: str | None
+    split: str | None
+    step: int | None
+    mode: str | None
+    flip: bool
+    miou: float | None
+
+
+@dataclass(frozen=True)
+class Curves:
+    """Logged training curves by group, {key: [(iteration, value)]}; an empty group is not drawn."""
+
+    losses: Series
+    learning_rates: Series
+    miou: Series
+    pseudo_labels: Series
+    speed: Series
+
+
+@dataclass(frozen=True)
+class ClassIoU:
+    values: list[float]  # percent, nan = class absent from both prediction and ground truth
+    source: str
+    step: int
+
+
+@dataclass(frozen=True)
+class ClassValues:
+    """Per-class percentages of one iteration (nan = n/a), with the names and colours to draw them in."""
+
+    step: int
+    values: list[float]
+    names: list[str]
+    palette: list[Sequence[int]]
+    source: str = ""  # where the values come from, said under the chart
+
+
+@dataclass(frozen=True)
+class PseudoLabels:
+    """Per-class quality of the kept pseudo labels in the last log window."""
+
+    precision: ClassValues
+    recall: ClassValues
+
+
+@dataclass(frozen=True)
+class Examples:
+    png: bytes  # image | prediction | ground truth, one row per image
+    checkpoint: str  # file name
+    model: str
+    split: str
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the report page shows; gtaseg.report_html.render_report turns it into HTML."""
+
+    run_name: str
+    generated: str  # when the report was made, as shown
+    notes: list[str]  # problems met while reading the run folder
+    summary: Summary
+    last_evals: list[ModelScore] | None  # None: nothing evaluated at all (an empty list still gets a table)
+    eval_results: list[EvalRow]
+    curves: Curves
+    compared: Series | None  # {run: mIoU curve} when other runs were given to compare
+    class_iou: ClassValues | None
+    pseudo_labels: PseudoLabels | None
+    examples: Examples | None
+    examples_skipped: str  # why there are no examples
+    config_text: str  # config.yaml verbatim ("" when missing)
 
 
 # ----------------------------------------------------------------------------- run files
@@ -59,11 +175,15 @@ def collect_series(records: Sequence[dict[str, Any]], kind: str, prefix: str) ->
     return {k: sorted(pts.items()) for k, pts in sorted(out.items())}
 
 
-@dataclass
-class ClassIoU:
-    values: list[float]  # percent, nan = class absent from both prediction and ground truth
-    source: str
-    step: int
+def _readable_evals(run_dir: Path) -> list[tuple[Path, dict[str, Any] | None]]:
+    """Every eval/*.json of the run with its content; None for a file that is not a JSON object."""
+    out: list[tuple[Path, dict[str, Any] | None]] = []
+    for f in evalfile.eval_files(run_dir):
+        try:
+            out.append((f, evalfile.read_eval(f)))
+        except (OSError, evalfile.EvalFileError):
+            out.append((f, None))
+    return out
 
 
 def best_class_iou(records: Sequence[dict[str, Any]], run_dir: Path, model: str, step: int | None) -> ClassIoU | None:
@@ -74,14 +194,10 @@ def best_class_iou(records: Sequence[dict[str, Any]], run_dir: Path, model: str,
     at_step = [r for r in evals if step is not None and r["step"] == step]
     if at_step:
         return ClassIoU(_floats(at_step[-1][key]), f"metrics.jsonl, {model}, iteration {step}", step)
-    for f in sorted((run_dir / "eval").glob("*.json")):
-        try:
-            d = json.loads(f.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if isinstance(d, dict) and isinstance(d.get("iou"), list) and (step is None or d.get("step") == step):
-            return ClassIoU(_floats(d["iou"]), f"eval/{f.name} ({d.get('model')}, split {d.get('split')}, "
-                            f"mode {d.get('mode')})", int(d.get("step", -1)))
+    for f, d in _readable_evals(run_dir):
+        if d is not None and isinstance(d.get("iou"), list) and (step is None or d.get("step") == step):
+            return ClassIoU(_floats(d["iou"]), f"{evalfile.EVAL_DIR}/{f.name} ({d.get('model')}, split "
+                            f"{d.get('split')}, mode {d.get('mode')})", int(d.get("step", -1)))
     if evals:
         r = evals[-1]
         return ClassIoU(_floats(r[key]), f"metrics.jsonl, {model}, last evaluation (iteration {r['step']})", r["step"])
@@ -90,11 +206,8 @@ def best_class_iou(records: Sequence[dict[str, Any]], run_dir: Path, model: str,
 
 def _names_from_eval_files(run_dir: Path) -> list[str]:
     """Class names recorded by `gtaseg eval` (used when no checkpoint is left to ask)."""
-    for f in sorted((run_dir / "eval").glob("*.json")):
-        try:
-            names = json.loads(f.read_text()).get("class_names")
-        except (OSError, json.JSONDecodeError, AttributeError):
-            continue
+    for _, d in _readable_evals(run_dir):
+        names = d.get("class_names") if d is not None else None
         if isinstance(names, list) and names:
             return [str(n) for n in names]
     return []
@@ -104,210 +217,8 @@ def _floats(values: Sequence[Any]) -> list[float]:
     return [float(v) if isinstance(v, (int, float)) else float("nan") for v in values]
 
 
-# ----------------------------------------------------------------------------- SVG charts
-
-
-def nice_ticks(lo: float, hi: float, count: int = 5, integer: bool = False) -> list[float]:
-    """Round tick values covering [lo, hi] (steps of 1, 2, 2.5 or 5 times a power of ten);
-    integer=True keeps whole-number steps (iterations)."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return [0.0, 1.0]
-    if hi - lo < 1e-12:
-        pad = 1.0 if integer else abs(hi) * 0.1 or 1.0
-        lo, hi = lo - pad, hi + pad
-    raw = (hi - lo) / count
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    if integer:
-        step = max(1.0, float(round(step)) if step >= 5 else math.ceil(step))
-    start, end = math.floor(lo / step) * step, math.ceil(hi / step) * step
-    n = int(round((end - start) / step))
-    return [start + i * step for i in range(n + 1)]
-
-
-def _fmt(v: float) -> str:
-    if v == 0:
-        return "0"
-    if abs(v) >= 1e4 or abs(v) < 1e-3:
-        return f"{v:.1e}"
-    return f"{v:.4g}"
-
-
-def line_chart(title: str, series: Series, y_label: str = "", width: int = 560, height: int = 300,
-               y_range: tuple[float, float] | None = None) -> str:
-    """An inline <svg> line chart of several (x, y) series against the iteration, legend below."""
-    ml, mr, mt, mb = 64, 16, 30, 42
-    pw, ph = width - ml - mr, height - mt - mb
-    xs = [x for pts in series.values() for x, _ in pts]
-    ys = [y for pts in series.values() for _, y in pts]
-    xt = nice_ticks(min(xs), max(xs), integer=True) if xs else [0.0, 1.0]
-    yt = nice_ticks(*(y_range or (min(ys), max(ys)))) if ys else [0.0, 1.0]
-    x0, x1, y0, y1 = xt[0], xt[-1], yt[0], yt[-1]
-
-    def px(x: float) -> float:
-        return ml + (x - x0) / (x1 - x0) * pw
-
-    def py(y: float) -> float:
-        return mt + ph - (y - y0) / (y1 - y0) * ph
-
-    e = html.escape
-    parts = [f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-             f'aria-label="{e(title)}">',
-             f'<text x="{width / 2}" y="18" class="title" text-anchor="middle">{e(title)}</text>']
-    for t in yt:
-        parts.append(f'<line x1="{ml}" x2="{ml + pw}" y1="{py(t):.1f}" y2="{py(t):.1f}" class="grid"/>'
-                     f'<text x="{ml - 6}" y="{py(t) + 4:.1f}" text-anchor="end" class="tick">{_fmt(t)}</text>')
-    for t in xt:
-        parts.append(f'<line x1="{px(t):.1f}" x2="{px(t):.1f}" y1="{mt + ph}" y2="{mt + ph + 4}" class="axis"/>'
-                     f'<text x="{px(t):.1f}" y="{mt + ph + 17}" text-anchor="middle" class="tick">{_fmt(t)}</text>')
-    parts.append(f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" class="frame"/>')
-    parts.append(f'<text x="{ml + pw / 2}" y="{height - 6}" text-anchor="middle" class="label">iteration</text>')
-    if y_label:
-        parts.append(f'<text transform="translate(14 {mt + ph / 2}) rotate(-90)" text-anchor="middle" '
-                     f'class="label">{e(y_label)}</text>')
-    if not ys:
-        parts.append(f'<text x="{ml + pw / 2}" y="{mt + ph / 2}" text-anchor="middle" class="label">no data</text>')
-    for i, (name, pts) in enumerate(series.items()):
-        c = COLORS[i % len(COLORS)]
-        coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
-        parts.append(f'<polyline points="{coords}" fill="none" stroke="{c}" stroke-width="2"><title>{e(name)}</title>'
-                     "</polyline>")
-        if len(pts) <= 40:  # markers keep sparse curves (evaluations, a single point) visible
-            parts += [f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{c}"><title>{e(name)} @ {x:g}: '
-                      f"{_fmt(y)}</title></circle>" for x, y in pts]
-    parts.append("</svg>")
-    keys = "".join(f'<span><i style="background:{COLORS[i % len(COLORS)]}"></i>{e(n)}</span>'
-                   for i, n in enumerate(series))
-    return f'<figure>{"".join(parts)}<figcaption class="legend">{keys}</figcaption></figure>'
-
-
-SVG_STYLE = ("<style>text{font-family:Helvetica,Arial,sans-serif}.title{font-size:14px;font-weight:600}"
-             ".tick{font-size:11px;fill:#444}.label{font-size:12px;fill:#444}.grid{stroke:#e6e6e6}"
-             ".axis{stroke:#888}.frame{fill:none;stroke:#999}</style>")
-
-
-def standalone_svg(title: str, series: Series, y_label: str = "", width: int = 640, height: int = 340,
-                   y_range: tuple[float, float] | None = None) -> str:
-    """The line chart as an SVG file of its own (legend drawn inside), for documentation pages."""
-    figure = line_chart(title, series, y_label, width, height, y_range)
-    svg = figure[figure.index("<svg") : figure.index("</svg>")]
-    rows = [list(series)[i : i + 3] for i in range(0, len(series), 3)]
-    legend = []
-    for r, names in enumerate(rows):
-        for c, name in enumerate(names):
-            x, y, colour = 64 + c * (width - 80) / 3, height + 16 + r * 18, COLORS[(r * 3 + c) % len(COLORS)]
-            legend.append(f'<rect x="{x:.0f}" y="{y - 10}" width="12" height="12" fill="{colour}"/>'
-                          f'<text x="{x + 17:.0f}" y="{y}" class="tick">{html.escape(name)}</text>')
-    full = height + 12 + 18 * len(rows)
-    svg = svg.replace(f'height="{height}" viewBox="0 0 {width} {height}"',
-                      f'height="{full}" viewBox="0 0 {width} {full}" xmlns="http://www.w3.org/2000/svg"', 1)
-    svg = svg.replace(">", f'><rect width="100%" height="100%" fill="white"/>{SVG_STYLE}', 1)
-    return svg + "".join(legend) + "</svg>\n"
-
-
-def bar_chart(title: str, names: Sequence[str], values: Sequence[float], palette: Sequence[Sequence[int]],
-              width: int = 560) -> str:
-    """Horizontal bars (0..100) per class in the class colours; nan values are marked n/a."""
-    e = html.escape
-    label_w, mr, mt, bar_h, gap = 130, 56, 30, 18, 6
-    pw = width - label_w - mr
-    height = mt + len(names) * (bar_h + gap) + 28
-    parts = [f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-             f'aria-label="{e(title)}">',
-             f'<text x="{width / 2}" y="18" class="title" text-anchor="middle">{e(title)}</text>']
-    for t in range(0, 101, 20):
-        x = label_w + t / 100 * pw
-        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{mt - 4}" y2="{height - 24}" class="grid"/>'
-                     f'<text x="{x:.1f}" y="{height - 10}" text-anchor="middle" class="tick">{t}</text>')
-    for i, (name, v) in enumerate(zip(names, values)):
-        y = mt + i * (bar_h + gap)
-        colour = "rgb({},{},{})".format(*palette[i]) if i < len(palette) else "#888"
-        parts.append(f'<text x="{label_w - 8}" y="{y + bar_h - 4}" text-anchor="end" class="tick">{e(name)}</text>')
-        if math.isnan(v):
-            parts.append(f'<text x="{label_w + 4}" y="{y + bar_h - 4}" class="tick">n/a</text>')
-            continue
-        w = max(0.0, min(v, 100.0)) / 100 * pw
-        parts.append(f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}" stroke="#333">'
-                     f"<title>{e(name)}: {v:.2f}</title></rect>"
-                     f'<text x="{label_w + w + 5:.1f}" y="{y + bar_h - 4}" class="tick">{v:.1f}</text>')
-    parts.append("</svg>")
-    return f"<figure>{''.join(parts)}</figure>"
-
-
-# ----------------------------------------------------------------------------- examples
-
-
-def png_data_uri(image: Any) -> str:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def example_grid(checkpoint: Path, model: str, count: int, device: str) -> Any:
-    """image | prediction | ground truth for `count` images spread over the run's evaluation set."""
-    from PIL import Image
-
-    from gtaseg.api import load_model
-    from gtaseg.data import build_datasets
-    from gtaseg.visualize import comparison_grid
-
-    m = load_model(checkpoint, model, device)
-    data = build_datasets(m.config.data)
-    n = len(data.eval)
-    if n == 0:
-        raise ValueError("the evaluation set is empty")
-    picks = sorted({int(i) for i in np.linspace(0, n - 1, min(count, n)).round()})
-    images, preds, truths = [], [], []
-    for i in picks:
-        item = data.eval[i]
-        rgb = item["image"].permute(1, 2, 0).numpy()
-        images.append(Image.fromarray(rgb, "RGB"))
-        preds.append(m.predict(rgb))
-        truths.append(item["mask"].numpy().astype(np.int64))
-    tile = int(min(256, max(192, images[0].size[1])))  # small images are enlarged to stay readable
-    return comparison_grid(images, [preds], ["prediction"], m.class_names, m.palette, truths,
-                           tile_height=tile, font_size=14)
-
-
-# ----------------------------------------------------------------------------- the page
-
-
-CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1180px;
-color:#222;padding:0 16px}
-h1{font-size:1.6em;margin-bottom:4px}h2{font-size:1.2em;margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}
-.sub{color:#666;margin-top:0}
-table{border-collapse:collapse;font-size:.92em}td,th{border:1px solid #ddd;padding:4px 10px;text-align:left}
-th{background:#f4f4f4}
-pre{background:#f7f7f7;border:1px solid #e2e2e2;padding:10px;font-size:.85em;overflow:auto;max-height:420px}
-.charts{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0}
-.chart .title{font-size:14px;font-weight:600}.chart .tick{font-size:11px;fill:#444}.chart .label{font-size:12px;fill:#444}
-.chart .grid{stroke:#e6e6e6}.chart .axis{stroke:#888}.chart .frame{fill:none;stroke:#999}
-.legend{font-size:12px;color:#333;display:flex;flex-wrap:wrap;gap:4px 14px;padding-left:64px}
-.legend i{display:inline-block;width:12px;height:12px;margin-right:5px;vertical-align:-1px;border-radius:2px}
-.note{color:#8a5a00;background:#fff6e0;border:1px solid #f0d9a0;padding:6px 10px;display:inline-block}
-img.examples{max-width:100%;border:1px solid #ddd}
-"""
-
-
-@dataclass
-class Section:
-    title: str
-    body: list[str] = field(default_factory=list)
-
-    def render(self) -> str:
-        return f"<section><h2>{html.escape(self.title)}</h2>{''.join(self.body)}</section>"
-
-
-def _table(rows: Sequence[Sequence[Any]], header: Sequence[str] | None = None) -> str:
-    e = html.escape
-    head = "<tr>" + "".join(f"<th>{e(str(h))}</th>" for h in header) + "</tr>" if header else ""
-    body = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table>{head}{body}</table>"
-
-
-def _pct(v: Any) -> str:
-    return f"{v:.2f}" if isinstance(v, (int, float)) and math.isfinite(v) else "n/a"
+def _number(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) else None
 
 
 def compared_curves(runs: Sequence[str | Path], model: str | None = None) -> Series:
@@ -343,11 +254,48 @@ def last_list(records: Sequence[dict[str, Any]], key: str) -> tuple[int, list[fl
     return None
 
 
-def build_report(run_dir: str | Path, out: str | Path | None = None, examples: int = 4, device: str = "cpu",
-                 compare: Sequence[str | Path] = ()) -> Path:
-    """Write the HTML report of run_dir (default: RUN_DIR/report.html) and return its path.
+# ----------------------------------------------------------------------------- examples
 
-    `compare`: other run directories whose validation curves are drawn next to this run's."""
+
+def _png(image: Any) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def example_grid(checkpoint: Path, model: str, count: int, device: str) -> Any:
+    """image | prediction | ground truth for `count` images spread over the run's evaluation set."""
+    from PIL import Image
+
+    from gtaseg.api import load_model
+    from gtaseg.data import build_datasets
+    from gtaseg.visualize import comparison_grid
+
+    m = load_model(checkpoint, model, device)
+    data = build_datasets(m.config.data)
+    n = len(data.eval)
+    if n == 0:
+        raise ValueError("the evaluation set is empty")
+    picks = sorted({int(i) for i in np.linspace(0, n - 1, min(count, n)).round()})
+    images, preds, truths = [], [], []
+    for i in picks:
+        item = data.eval[i]
+        rgb = item["image"].permute(1, 2, 0).numpy()
+        images.append(Image.fromarray(rgb, "RGB"))
+        preds.append(m.predict(rgb))
+        truths.append(item["mask"].numpy().astype(np.int64))
+    tile = int(min(256, max(192, images[0].size[1])))  # small images are enlarged to stay readable
+    return comparison_grid(images, [preds], ["prediction"], m.class_names, m.palette, truths,
+                           tile_height=tile, font_size=14)
+
+
+# ----------------------------------------------------------------------------- gathering
+
+
+def gather_report(run_dir: str | Path, examples: int = 4, device: str = "cpu",
+                  compare: Sequence[str | Path] = ()) -> ReportData:
+    """Read run_dir (and the `compare` runs) into what the report shows; runs the model for `examples`
+    prediction examples. Problems that leave a partial page are collected in ReportData.notes."""
     import yaml
 
     from gtaseg import checkpoint as ckpt_io
@@ -358,7 +306,6 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, examples: i
     cfg_file, metrics_file = run / "config.yaml", run / "metrics.jsonl"
     if not cfg_file.is_file() and not metrics_file.is_file():
         raise FileNotFoundError(f"{run} has neither config.yaml nor metrics.jsonl; is it a gtaseg run directory?")
-    out_path = Path(out) if out else run / "report.html"
     cfg_text = cfg_file.read_text() if cfg_file.is_file() else ""
     notes: list[str] = []
     try:
@@ -394,68 +341,40 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, examples: i
         step, value = max(miou[f"miou/{main_model}"], key=lambda p: p[1])
         best = {"step": int(step), "miou": value}
 
-    sections: list[Section] = []
-    # --- summary
     data, model, method, train = (cfg.get(k) or {} for k in ("data", "model", "method", "train"))
-    last_step = max((r["step"] for r in records), default=state_step)
-    rows = [("run directory", str(run)), ("method", method.get("name", "?")),
-            ("dataset", f"{data.get('dataset', '?')} (split {data.get('split') or '-'})"),
-            ("model", f"{model.get('backbone', '?')}, output stride {model.get('output_stride', '?')}"),
-            ("iterations", f"{last_step} of {train.get('iters', '?')}"),
-            ("best mIoU", f"{_pct(best.get('miou'))} ({main_model}, iteration {best.get('step', '?')})"
-             if best else "n/a")]
-    last_eval = [r for r in records if r.get("kind") == "eval"]
-    summary = Section("Summary", [_table(rows)])
-    if last_eval:
-        final: dict[str, dict[str, Any]] = {}
-        for r in last_eval:
+    summary = Summary(
+        run_dir=str(run), method=str(method.get("name", "?")), dataset=str(data.get("dataset", "?")),
+        data_split=str(data.get("split") or "-"), backbone=str(model.get("backbone", "?")),
+        output_stride=str(model.get("output_stride", "?")),
+        last_step=max((r["step"] for r in records), default=state_step), total_iters=str(train.get("iters", "?")),
+        main_model=main_model, best=BestScore(best.get("step"), _number(best.get("miou"))) if best else None)
+
+    last_evals: list[ModelScore] | None = None
+    eval_records = [r for r in records if r.get("kind") == "eval"]
+    if eval_records:
+        final: dict[str, ModelScore] = {}  # first seen order; later evaluations replace the values
+        for r in eval_records:
             for name in eval_models + ["teacher", "student", "assistant"]:
                 if f"miou/{name}" in r:
-                    final.setdefault(name, {}).update(step=r["step"], miou=r[f"miou/{name}"],
-                                                      acc=r.get(f"pixel_acc/{name}"))
-        summary.body.append("<p>Last evaluation of each model:</p>" + _table(
-            [(n, v["step"], _pct(v["miou"]), _pct(v["acc"])) for n, v in final.items()],
-            ["model", "iteration", "mIoU", "pixel accuracy"]))
-    evals_json = []
-    for f in sorted((run / "eval").glob("*.json")):
-        try:
-            d = json.loads(f.read_text())
-            evals_json.append((f.name, d.get("model"), d.get("split"), d.get("step"),
-                               f"{d.get('mode')}{' + flip' if d.get('flip') else ''}", _pct(d.get("miou"))))
-        except (OSError, json.JSONDecodeError, AttributeError):
-            notes.append(f"eval/{f.name} is not readable JSON; skipped")
-    if evals_json:
-        summary.body.append("<p>Results of <code>gtaseg eval</code>:</p>" + _table(
-            evals_json, ["file", "model", "split", "iteration", "mode", "mIoU"]))
-    sections.append(summary)
+                    final[name] = ModelScore(name, r["step"], _number(r[f"miou/{name}"]),
+                                             _number(r.get(f"pixel_acc/{name}")))
+        last_evals = list(final.values())
 
-    # --- curves
-    curves = Section("Training curves")
-    charts = []
-    losses = collect_series(records, "train", "loss/")
-    lrs = collect_series(records, "train", "lr/")
-    pl = collect_series(records, "train", "pl/")
-    speed = collect_series(records, "train", "it_per_s")
-    if losses:
-        charts.append(line_chart("Losses", losses, "loss"))
-    if lrs:
-        charts.append(line_chart("Learning rates", lrs, "learning rate"))
-    if miou:
-        charts.append(line_chart("mIoU on the evaluation set", miou, "mIoU (%)"))
-    if pl:
-        charts.append(line_chart("Pseudo-label statistics", pl, "fraction / confidence"))
-    if speed:
-        charts.append(line_chart("Training speed", speed, "iterations / s"))
-    curves.body.append(f'<div class="charts">{"".join(charts)}</div>' if charts
-                       else '<p class="note">metrics.jsonl holds no training records yet.</p>')
-    sections.append(curves)
-    if compare:
-        runs = Section("Runs compared")
-        runs.body.append(line_chart("mIoU on the evaluation set, by run", compared_curves([run, *compare]), "mIoU (%)"))
-        sections.append(runs)
+    eval_results = []
+    for f, d in _readable_evals(run):
+        if d is None:
+            notes.append(f"{evalfile.EVAL_DIR}/{f.name} is not readable JSON; skipped")
+            continue
+        eval_results.append(EvalRow(f.name, d.get("model"), d.get("split"), d.get("step"), d.get("mode"),
+                                    bool(d.get("flip")), _number(d.get("miou"))))
 
-    # --- per-class IoU
-    ious = Section("Per-class IoU of the best checkpoint")
+    curves = Curves(losses=collect_series(records, "train", "loss/"),
+                    learning_rates=collect_series(records, "train", "lr/"), miou=miou,
+                    pseudo_labels=collect_series(records, "train", "pl/"),
+                    speed=collect_series(records, "train", "it_per_s"))
+    compared = compared_curves([run, *compare]) if compare else None
+
+    class_iou = None
     per_class = best_class_iou(records, run, main_model, best.get("step"))
     if per_class is not None:
         names = class_names or _names_from_eval_files(run) or [f"class {i}" for i in range(len(per_class.values))]
@@ -463,13 +382,9 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, examples: i
             from gtaseg.data.datasets import voc_palette
 
             palette = voc_palette(len(per_class.values))
-        ious.body.append(bar_chart(f"IoU (%) per class, iteration {per_class.step}", names, per_class.values, palette))
-        ious.body.append(f'<p class="sub">Source: {html.escape(per_class.source)}.</p>')
-    else:
-        ious.body.append('<p class="note">No evaluation with per-class IoU was found.</p>')
-    sections.append(ious)
+        class_iou = ClassValues(per_class.step, per_class.values, names, palette, per_class.source)
 
-    # --- pseudo labels per class
+    pseudo_labels = None
     precision, recall = last_list(records, "pl/precision"), last_list(records, "pl/recall")
     if precision and recall:
         names_pl = class_names or [f"class {i}" for i in range(len(precision[1]))]
@@ -477,41 +392,32 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, examples: i
             from gtaseg.data.datasets import voc_palette
 
             palette = voc_palette(len(precision[1]))
-        pls = Section("Pseudo labels per class (last log window)")
-        pls.body.append('<div class="charts">' +
-                        bar_chart(f"Precision (%) of kept pseudo labels, iteration {precision[0]}", names_pl,
-                                  precision[1], palette) +
-                        bar_chart(f"Recall (%) of kept pseudo labels, iteration {recall[0]}", names_pl,
-                                  recall[1], palette) + "</div>")
-        pls.body.append('<p class="sub">Against the ground truth of the unlabeled images; recall counts dropped '
-                        "pixels as missed.</p>")
-        sections.append(pls)
+        pseudo_labels = PseudoLabels(ClassValues(precision[0], precision[1], names_pl, palette),
+                                     ClassValues(recall[0], recall[1], names_pl, palette))
 
-    # --- examples
-    ex = Section("Prediction examples")
+    shown, skipped = None, ""
     if examples > 0 and best_ckpt is not None:
         try:
             grid = example_grid(best_ckpt, main_model, examples, device)
-            ex.body.append(f'<p class="sub">{html.escape(best_ckpt.name)}, {main_model}, images from the evaluation '
-                           f'set (split {html.escape(str(data.get("eval_split", "val")))}).</p>'
-                           f'<img class="examples" alt="image, prediction, ground truth" src="{png_data_uri(grid)}">')
+            shown = Examples(_png(grid), best_ckpt.name, main_model, str(data.get("eval_split", "val")))
         except (FileNotFoundError, ValueError, OSError, RuntimeError) as err:
-            ex.body.append(f'<p class="note">Examples skipped: {html.escape(str(err))}</p>')
+            skipped = str(err)
     else:
-        why = "no checkpoint in checkpoints/" if best_ckpt is None else "disabled (--examples 0)"
-        ex.body.append(f'<p class="note">Examples skipped: {why}.</p>')
-    sections.append(ex)
+        skipped = "no checkpoint in checkpoints/." if best_ckpt is None else "disabled (--examples 0)."
 
-    # --- config
-    sections.append(Section("Configuration (config.yaml)",
-                            [f"<pre>{html.escape(cfg_text) or 'config.yaml not found'}</pre>"]))
+    return ReportData(run_name=run.resolve().name, generated=time.strftime("%Y-%m-%d %H:%M"), notes=notes,
+                      summary=summary, last_evals=last_evals, eval_results=eval_results, curves=curves,
+                      compared=compared, class_iou=class_iou, pseudo_labels=pseudo_labels, examples=shown,
+                      examples_skipped=skipped, config_text=cfg_text)
 
-    title = f"gtaseg run {run.resolve().name}"
-    note_html = "".join(f'<p class="note">{html.escape(n)}</p>' for n in notes)
-    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head><body>'
-            f'<h1>{html.escape(title)}</h1><p class="sub">Report generated {time.strftime("%Y-%m-%d %H:%M")}.</p>'
-            f'{note_html}{"".join(s.render() for s in sections)}</body></html>\n')
+
+def build_report(run_dir: str | Path, out: str | Path | None = None, examples: int = 4, device: str = "cpu",
+                 compare: Sequence[str | Path] = ()) -> Path:
+    """Write the HTML report of run_dir (default: RUN_DIR/report.html) and return its path.
+
+    `compare`: other run directories whose validation curves are drawn next to this run's."""
+    page = render_report(gather_report(run_dir, examples, device, compare))
+    out_path = Path(out) if out else Path(run_dir) / "report.html"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(page, encoding="utf-8")
     return out_path

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from gtaseg.data.transforms import IGNORE
+
 Palette = Sequence[tuple[int, int, int]]
 
-IGNORE = 255
 IGNORE_COLOR = (255, 255, 255)  # "no label" pixels of ground-truth masks
 BACKGROUND = (255, 255, 255)
 TEXT = (20, 20, 20)

@@ -1,11 +1,10 @@
-"""A tiny trained run shared by the API / predict / report / export tests (trained once per session)."""
+"""Settings of the tiny demo run (trained once per session in conftest.py) and its evaluation images."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 TINY_OVERRIDES = [
@@ -14,19 +13,6 @@ TINY_OVERRIDES = [
     "data.synthetic_num_unlabeled=16", "data.synthetic_num_eval=4", "data.num_workers=0",
     "train.progress=false", "train.device=cpu",
 ]  # fmt: skip
-_cache: dict[str, Path] = {}
-
-
-def tiny_run(factory: pytest.TempPathFactory) -> Path:
-    """Run directory of a 4-iteration GTA run on the synthetic demo data (CPU, a few seconds)."""
-    if "run" not in _cache:
-        from gtaseg.config import load_config
-        from gtaseg.engine import train
-
-        out = factory.mktemp("tiny_run")
-        train(load_config("demo", [*TINY_OVERRIDES, f"train.out_dir={out}"]))
-        _cache["run"] = out
-    return _cache["run"]
 
 
 def write_eval_images(folder: Path, count: int = 2) -> tuple[list[Path], list[Path]]:

@@ -10,13 +10,7 @@ from PIL import Image
 import gtaseg
 from gtaseg.api import as_tensor, load_model, size_groups
 from gtaseg.data import synthetic
-from gtaseg.engine import sliding_window
-from helpers import tiny_run
-
-
-@pytest.fixture(scope="session")
-def ckpt(tmp_path_factory: pytest.TempPathFactory):
-    return tiny_run(tmp_path_factory) / "checkpoints" / "best.pt"
+from gtaseg.inference import sliding_window
 
 
 @pytest.fixture(scope="module")

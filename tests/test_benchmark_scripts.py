@@ -28,12 +28,14 @@ def test_run_names_map_to_overrides(tmp_path):
     out = tmp_path / "out"
     assert f"aggregate {out}/gta_all_seed1 {out}/sup_only_x3_seed0 --split test --out {tmp_path}/table.md" in calls
     trains = [c for c in calls if c.startswith("train ")]
-    assert (f"train camvid_cpu data.root=/data/camvid data.split=1_8 train.seed=1 train.out_dir={out}/gta_all_seed1 "
+    camvid = "camvid_cpu data.root=/data/camvid data.split=1_8"
+    assert (f"train {camvid} train.seed=1 train.out_dir={out}/gta_all_seed1 "
             f"train.progress=false method.name=gta method.transfer=all train.device=cuda") in trains
-    assert (f"train camvid_cpu data.root=/data/camvid data.split=1_8 train.seed=0 train.out_dir={out}/sup_only_x3_seed0 "
+    assert (f"train {camvid} train.seed=0 train.out_dir={out}/sup_only_x3_seed0 "
             f"train.progress=false method.name=sup_only train.iters=2100 train.device=cuda") in trains
     evals = [c for c in calls if c.startswith("eval ")]
-    assert f"eval {out}/gta_all_seed1/checkpoints/latest.pt data.root=/data/camvid data.eval_split=test train.device=cuda" in evals
+    assert (f"eval {out}/gta_all_seed1/checkpoints/latest.pt "
+            "data.root=/data/camvid data.eval_split=test train.device=cuda") in evals
     assert len((out / "walltime.txt").read_text().splitlines()) == 2
 
 

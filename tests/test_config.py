@@ -5,7 +5,8 @@ from gtaseg.config import ConfigError, builtin_configs, dump, from_dict, load_co
 
 def test_demo_loads_and_overrides_apply():
     cfg = load_config("demo", ["train.iters=7", "train.out_dir=runs/x", "method.name=sup_only",
-                               "model.backbone=resnet50", "data.scale_range=[0.5, 1.5]", "train.eval_models=teacher,student"])
+                               "model.backbone=resnet50", "data.scale_range=[0.5, 1.5]",
+                               "train.eval_models=teacher,student"])
     assert cfg.train.iters == 7 and cfg.train.out_dir == "runs/x" and cfg.method.name == "sup_only"
     assert cfg.model.backbone == "resnet50" and cfg.data.scale_range == (0.5, 1.5)
     assert cfg.train.eval_models == ["teacher", "student"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import types
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +11,7 @@ import torch
 from PIL import Image, ImageFile
 from torch.utils.data import default_collate
 
+from gtaseg.config import DataConfig
 from gtaseg.data import DATASETS, build_datasets
 from gtaseg.data.synthetic import CLASS_NAMES
 from gtaseg.data.transforms import TrainTransform
@@ -18,14 +19,13 @@ from gtaseg.data.transforms import TrainTransform
 CAMVID = Path("/work/shared/data/camvid")
 
 
-def make_cfg(**kw):
+def make_cfg(**kw) -> DataConfig:
+    """Small synthetic data unless told otherwise; no augmentation."""
     base = dict(
-        dataset="synthetic", root="", split="", split_dir="", num_classes=0, ignore_index=255, label_map={},
-        class_names=[], mask_colors=[], ignore_colors=[], crop_size=32, scale_range=(1.0, 1.0), hflip=False, eval_split="val",
-        synthetic_num_labeled=4, synthetic_num_unlabeled=4, synthetic_num_eval=6, synthetic_size=48, seed=0,
+        crop_size=32, scale_range=(1.0, 1.0), hflip=False,
+        synthetic_num_labeled=4, synthetic_num_unlabeled=4, synthetic_num_eval=6, synthetic_size=48,
     )  # fmt: skip
-    base.update(kw)
-    return types.SimpleNamespace(**base)
+    return DataConfig(**{**base, **kw})
 
 
 def save_image(path: Path, h: int = 12, w: int = 16, seed: int = 0) -> np.ndarray:
@@ -94,19 +94,19 @@ def test_voc_reads_indices_and_splits(voc_tree):
     # unlabeled VOC ids have masks on disk: they are used (palette mask, read as indices)
     u = b.unlabeled[0]
     assert u["image"].shape == (3, 8, 8) and set(u["mask"].unique().tolist()) <= {0, 2, 5, 20, 255}
-    assert 2 in build_datasets(make_cfg(**{**vars(voc_tree), "crop_size": 64})).unlabeled[0]["mask"]
+    assert 2 in build_datasets(replace(voc_tree, crop_size=64)).unlabeled[0]["mask"]
 
 
 def test_voc_full_split_is_all_training_images(voc_tree):
-    b = build_datasets(make_cfg(**{**vars(voc_tree), "split": "full"}))
+    b = build_datasets(replace(voc_tree, split="full"))
     assert len(b.labeled) == 3 and len(b.unlabeled) == 0
 
 
 def test_unknown_split_and_missing_test_list(voc_tree):
     with pytest.raises(ValueError, match=r"data.split='183'.*valid: 92, full"):
-        build_datasets(make_cfg(**{**vars(voc_tree), "split": "183"}))
+        build_datasets(replace(voc_tree, split="183"))
     with pytest.raises(FileNotFoundError, match=r"pascal/test.txt does not exist"):
-        build_datasets(make_cfg(**{**vars(voc_tree), "eval_split": "test"}))
+        build_datasets(replace(voc_tree, eval_split="test"))
 
 
 def test_packaged_split_lists_are_complete():
@@ -149,7 +149,7 @@ def test_cityscapes_train_ids_and_label_ids_conversion(tmp_path):
     lab = b.labeled[0]["mask"]
     assert set(lab.unique().tolist()) == {0, 18, 255}
     assert (b.unlabeled[0]["mask"] == 255).all()
-    full = make_cfg(**{**vars(cfg), "split": "full"})  # everything labeled: every mask must exist
+    full = replace(cfg, split="full")  # everything labeled: every mask must exist
     with pytest.raises(FileNotFoundError, match="bonn_000001_000019_gtFine_labelTrainIds.png"):
         build_datasets(full)
     save_mask(root / "gtFine/train/bonn/bonn_000001_000019_gtFine_labelIds.png", mask_with([24]))
@@ -219,25 +219,25 @@ def test_folder_palette_and_index_masks(folder_tree):
 def test_folder_label_map_and_ignore_index(tmp_path, folder_tree):
     root = Path(folder_tree.root)
     save_mask(root / "masks" / "p.png", mask_with([10, 20, 30, 0]))
-    cfg = make_cfg(**{**vars(folder_tree), "label_map": {10: 0, 20: 1, 30: 255}, "ignore_index": 0})
+    cfg = replace(folder_tree, label_map={10: 0, 20: 1, 30: 255}, ignore_index=0)
     expected = mask_with([0, 1, 255, 255]).astype(np.int64)
     assert torch.equal(build_datasets(cfg).eval[0]["mask"], torch.from_numpy(expected))
     # without the map the raw values are an error naming the file, the values and the fix
     with pytest.raises(ValueError, match=r"masks/p.png: mask values \[10, 20, 30\].*data.label_map"):
-        build_datasets(make_cfg(**{**vars(folder_tree), "ignore_index": 0})).eval[0]
+        build_datasets(replace(folder_tree, ignore_index=0)).eval[0]
 
 
 def test_folder_config_errors(folder_tree):
     with pytest.raises(ValueError, match="needs the number of classes"):
-        build_datasets(make_cfg(**{**vars(folder_tree), "num_classes": 0}))
+        build_datasets(replace(folder_tree, num_classes=0))
     with pytest.raises(ValueError, match="data.class_names has 2 names but data.num_classes=3"):
-        build_datasets(make_cfg(**{**vars(folder_tree), "class_names": ["a", "b"]}))
+        build_datasets(replace(folder_tree, class_names=["a", "b"]))
     with pytest.raises(ValueError, match="data.label_map entry 7: 9 is invalid"):
-        build_datasets(make_cfg(**{**vars(folder_tree), "label_map": {7: 9}}))
+        build_datasets(replace(folder_tree, label_map={7: 9}))
     with pytest.raises(ValueError, match=r"data.split='s2'.*valid: s1, full"):
-        build_datasets(make_cfg(**{**vars(folder_tree), "split": "s2"}))
+        build_datasets(replace(folder_tree, split="s2"))
     with pytest.raises(FileNotFoundError, match=r"splits/test.txt does not exist"):
-        build_datasets(make_cfg(**{**vars(folder_tree), "eval_split": "test"}))
+        build_datasets(replace(folder_tree, eval_split="test"))
 
 
 def test_bad_mask_values_size_mismatch_and_missing(folder_tree):
@@ -249,7 +249,8 @@ def test_bad_mask_values_size_mismatch_and_missing(folder_tree):
     with pytest.raises(ValueError, match=r"images/p.png is 16x12 but its mask .*masks/p.png is 16x10"):
         build_datasets(folder_tree).eval[0]
     write_list(root / "splits" / "s1" / "labeled.txt", ["p", "gone1", "gone2"])
-    with pytest.raises(FileNotFoundError, match=r"(?s)2 file\(s\) for the entries of .*labeled.txt.*gone1.*Check data.root"):
+    missing = r"(?s)2 file\(s\) for the entries of .*labeled.txt.*gone1.*Check data.root"
+    with pytest.raises(FileNotFoundError, match=missing):
         build_datasets(folder_tree)
     (root / "masks" / "i.png").unlink()  # labeled/eval masks are required, unlabeled ones are not
     write_list(root / "splits" / "s1" / "labeled.txt", ["i"])

@@ -39,7 +39,8 @@ def test_split_is_reproducible_disjoint_and_keeps_unmasked_images_unlabeled(tmp_
     assert split_folder(root, "1/4", seed=3, val="2") == a  # same seed, same lists (no overwrite complaint)
     with pytest.raises(FileExistsError, match="exists with other ids"):
         split_folder(root, "1/4", seed=4, val="2", name="1_4_seed3")
-    cfg = load_config("demo", ["data.dataset=folder", f"data.root={root}", "data.split=1_4_seed3", "data.num_classes=3"])
+    overrides = ["data.dataset=folder", f"data.root={root}", "data.split=1_4_seed3", "data.num_classes=3"]
+    cfg = load_config("demo", overrides)
     data = build_datasets(cfg.data)
     assert (len(data.labeled), len(data.unlabeled), len(data.eval)) == (4, 12, 2)
 

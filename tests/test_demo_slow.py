@@ -14,7 +14,7 @@ def test_gta_demo_improves_over_warmup_teacher(tmp_path):
     assert cfg.method.name == "gta"
     cfg.train.eval_every = cfg.method.warmup_iters  # an evaluation exactly when warm-up ends
     train(cfg)
-    evals = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines() if '"eval"' in l]
+    evals = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines() if '"eval"' in line]
     warmup = next(e for e in evals if e["step"] == cfg.method.warmup_iters)["miou/teacher"]
     final = evals[-1]["miou/teacher"]
     assert final > warmup, (warmup, final)

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from gtaseg import checkpoint
 from gtaseg.cli import main
 
@@ -75,7 +74,7 @@ def test_a_bad_image_on_one_rank_ends_every_rank_with_the_cause(tmp_path):
     proc, seconds = torchrun_fails(2, *args, "train.iters=4", "method.warmup_iters=1", "data.batch_size=1",
                                    "data.unlabeled_batch_size=1", f"train.out_dir={tmp_path / 'run'}")
     assert proc.returncode != 0 and seconds < 200
-    causes = [l for l in proc.stderr.splitlines() if "im0.png" in l and "error:" in l]
+    causes = [line for line in proc.stderr.splitlines() if "im0.png" in line and "error:" in line]
     assert len(causes) == 1, proc.stderr[-3000:]  # the real cause, once
     assert "Connection closed by peer" not in proc.stderr
 
@@ -88,7 +87,7 @@ def test_a_failing_save_on_rank_0_ends_the_job_and_keeps_the_last_checkpoint(tmp
     (run / "checkpoints" / "latest.pt").mkdir()  # the next save's rename onto it fails
     proc, seconds = torchrun_fails(2, "train.iters=4", *common)
     assert proc.returncode != 0 and seconds < 200
-    causes = [l for l in proc.stderr.splitlines() if "could not write checkpoint" in l]
+    causes = [line for line in proc.stderr.splitlines() if "could not write checkpoint" in line]
     assert len(causes) == 1 and causes[0].startswith("rank 0: error:"), proc.stderr[-3000:]
     assert checkpoint.load(run / "checkpoints" / "best.pt")["step"] == 2  # the first run's, intact
     assert not [p for p in (run / "checkpoints").iterdir() if p.name.endswith(".tmp")]

@@ -9,7 +9,9 @@ import torch
 from gtaseg import checkpoint
 from gtaseg.cli import main
 from gtaseg.config import load_config
-from gtaseg.engine import SeededSampler, center_crop, predict_probs, train
+from gtaseg.data.loaders import SeededSampler
+from gtaseg.engine import train
+from gtaseg.inference import center_crop, predict_probs
 from gtaseg.models import build_segmenter
 
 TINY = ["model.aspp_channels=16", "model.decoder_channels=16", "model.low_level_channels=8",
@@ -79,10 +81,10 @@ def test_train_writes_run_dir_and_eval_prints_miou(tmp_path, capsys):
     run = tmp_path / "run"
     assert (run / "config.yaml").is_file() and (run / "checkpoints/latest.pt").is_file()
     assert (run / "checkpoints/best.pt").is_file() and (run / "tensorboard").is_dir()
-    lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
-    evals = [l for l in lines if l["kind"] == "eval"]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if r["kind"] == "eval"]
     assert [e["step"] for e in evals] == [2, 4] and "miou/assistant" in evals[-1]
-    assert any("pl/kept_fraction" in l for l in lines if l["kind"] == "train")
+    assert any("pl/kept_fraction" in r for r in records if r["kind"] == "train")
     state = checkpoint.load(run / "checkpoints/latest.pt")
     assert state["step"] == 4 and set(state["method"]["models"]) == {"student", "teacher", "assistant"}
     assert set(state["method"]["learners"]) == {"student", "assistant"}
@@ -148,7 +150,8 @@ def test_resume_reads_the_checkpoint_into_host_memory(tmp_path, monkeypatch):
         return real_load(*a, **kw)
 
     monkeypatch.setattr(checkpoint.torch, "load", recording_load)
-    train(tiny(tmp_path, "train.iters=2", "train.eval_every=0", "train.save_every=2", name="done"))  # resumes at its end
+    # resumes at its end
+    train(tiny(tmp_path, "train.iters=2", "train.eval_every=0", "train.save_every=2", name="done"))
     assert seen and all(m == "cpu" for m in seen), seen
 
 
@@ -156,8 +159,9 @@ def test_one_pass_evaluation_of_several_models_matches_separate_ones(tmp_path):
     import copy
 
     from gtaseg.data import build_datasets
+    from gtaseg.data.loaders import eval_loader
     from gtaseg.distributed import DistInfo
-    from gtaseg.engine import eval_loader, evaluate, evaluate_models
+    from gtaseg.evaluation import evaluate, evaluate_models
     from gtaseg.models import build_segmenter
 
     cfg = tiny(tmp_path)
@@ -177,12 +181,12 @@ def test_metrics_log_three_models_per_class_and_pseudo_label_precision_recall(tm
     cfg = tiny(tmp_path, "train.iters=6", "method.warmup_iters=2", "train.log_every=2", "train.eval_every=3",
                "train.eval_models=teacher,student,assistant", "method.drop_scope=class", "method.perturb=true")
     train(cfg)
-    lines = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    evals = [l for l in lines if l["kind"] == "eval"]
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if r["kind"] == "eval"]
     assert [e["step"] for e in evals] == [3, 6]
     for name in ("teacher", "student", "assistant"):
         assert len(evals[-1][f"iou/{name}"]) == 5 and 0 <= evals[-1][f"miou/{name}"] <= 100
-    after_warmup = [l for l in lines if l["kind"] == "train" and l["step"] > 2]
+    after_warmup = [r for r in records if r["kind"] == "train" and r["step"] > 2]
     for line in after_warmup:
         precision, recall = line["pl/precision"], line["pl/recall"]
         assert len(precision) == len(recall) == 5
@@ -225,7 +229,7 @@ def test_starting_over_never_deletes_a_run_silently(tmp_path, capsys):
 
 def test_a_run_folder_in_use_is_refused(tmp_path):
     from gtaseg.config import ConfigError
-    from gtaseg.engine import run_lock
+    from gtaseg.runs import run_lock
 
     with run_lock(tmp_path / "run"):
         with pytest.raises(ConfigError, match=r"is in use by process \d+ started"):

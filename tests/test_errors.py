@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from gtaseg.cli import main
+from gtaseg.config import ConfigError
 
 TINY = ["model.aspp_channels=16", "model.decoder_channels=16", "model.low_level_channels=8", "data.crop_size=16",
         "train.iters=2", "train.progress=false", "method.warmup_iters=1", "data.batch_size=2",
@@ -95,7 +96,7 @@ def test_checkpoint_from_a_different_model(tmp_path, capsys):
 
 
 def test_debug_shows_traceback(tmp_path):
-    with pytest.raises(Exception):
+    with pytest.raises(ConfigError, match="train.iter"):
         main(["--debug", "train", "demo", "train.iter=3"])
 
 

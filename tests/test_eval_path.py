@@ -31,7 +31,7 @@ def lite_run(tmp_path_factory):
 
 
 def last_eval(run) -> dict:
-    evals = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if '"eval"' in l]
+    evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"eval"' in line]
     return evals[-1]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,12 +12,6 @@ import torch
 from gtaseg.api import load_model
 from gtaseg.cli import main
 from gtaseg.export import export
-from helpers import tiny_run
-
-
-@pytest.fixture(scope="session")
-def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_run(tmp_path_factory) / "checkpoints" / "best.pt"
 
 
 @pytest.fixture(scope="module")

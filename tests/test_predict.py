@@ -11,12 +11,7 @@ from PIL import Image
 from gtaseg.api import load_model
 from gtaseg.cli import main
 from gtaseg.visualize import colorize
-from helpers import tiny_run, write_eval_images
-
-
-@pytest.fixture(scope="session")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_run(tmp_path_factory)
+from helpers import write_eval_images
 
 
 @pytest.fixture(scope="module")

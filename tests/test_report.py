@@ -17,12 +17,6 @@ from PIL import Image
 
 from gtaseg.cli import main
 from gtaseg.report import best_class_iou, build_report, nice_ticks
-from helpers import tiny_run
-
-
-@pytest.fixture(scope="session")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_run(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +133,7 @@ def write_run(folder: Path, evals: list[tuple[int, float]], precision=None) -> P
     lines = [{"step": s, "kind": "eval", "miou/teacher": v, "miou/assistant": v / 2} for s, v in evals]
     if precision:
         lines.append({"step": 9, "kind": "train", "pl/precision": precision, "pl/recall": [50.0] * len(precision)})
-    (folder / "metrics.jsonl").write_text("".join(json.dumps(l) + "\n" for l in lines))
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     (folder / "config.yaml").write_text("train:\n  eval_models: [teacher, assistant]\n")
     return folder
 

@@ -9,9 +9,10 @@ checked when a dataset is built, so a bad root or split fails before training st
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -187,7 +188,9 @@ def make_lut(num_classes: int, ignore: Sequence[int] = (), mapping: dict[int, in
     return lut
 
 
-def apply_lut(raw: np.ndarray, lut: np.ndarray, path: str, num_classes: int, hint: str, rgb: bool = False) -> np.ndarray:
+def apply_lut(
+    raw: np.ndarray, lut: np.ndarray, path: str, num_classes: int, hint: str, rgb: bool = False
+) -> np.ndarray:
     """Map a raw mask to uint8 class indices / 255, or fail naming the file and the bad values."""
     if raw.dtype == np.uint8:
         out = lut[raw]
@@ -239,7 +242,8 @@ class SegmentationFiles(Dataset):
         if s.mask is None:
             msk = np.full(img.shape[:2], IGNORE, np.uint8)
         else:
-            msk = apply_lut(read_mask(s.mask, self.rgb), self.luts[s.lut], s.mask, self.num_classes, self.hint, self.rgb)
+            msk = apply_lut(read_mask(s.mask, self.rgb), self.luts[s.lut], s.mask, self.num_classes, self.hint,
+                            self.rgb)
             if msk.shape != img.shape[:2]:
                 raise ValueError(
                     f"size mismatch (width x height): image {s.image} is {img.shape[1]}x{img.shape[0]} but its "
@@ -387,7 +391,8 @@ def build_folder(cfg: Any) -> DatasetBundle:
         mapping[k] = v
     colors = [tuple(c) for c in cfg.mask_colors]
     if colors:  # colour-coded masks: each class's colour (and the void colours) become lookup keys
-        bad = [c for c in colors + [tuple(c) for c in cfg.ignore_colors] if len(c) != 3 or not all(0 <= v <= 255 for v in c)]
+        bad = [c for c in colors + [tuple(c) for c in cfg.ignore_colors]
+               if len(c) != 3 or not all(0 <= v <= 255 for v in c)]
         if bad or len(colors) != nc:
             raise ValueError(f"data.mask_colors must give one [r, g, b] (0..255) per class, {nc} in all; "
                              f"got {len(colors)}" + (f", invalid {list(bad[0])}" if bad else ""))

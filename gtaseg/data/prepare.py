@@ -113,7 +113,8 @@ def prepare_camvid(root: Path, archive: Path) -> str:
     images = {p.stem for p in (root / "images").glob("*.png")}
     missing = sorted(images - {p.stem for p in (root / "labels").glob("*.png")})
     if not images or missing:
-        raise ValueError(f"{archive} does not hold the SegNet CamVid layout (CamVid/train/ID.png, CamVid/trainannot/ID.png)"
+        raise ValueError(f"{archive} does not hold the SegNet CamVid layout "
+                         "(CamVid/train/ID.png, CamVid/trainannot/ID.png)"
                          + (f": {len(missing)} images without a label, e.g. {missing[0]}" if missing else ""))
     return (f"CamVid in {root}: {counts['images']} images, {counts['labels']} labels; split lists ship with gtaseg: "
             f"gtaseg train camvid_cpu data.root={root}")
@@ -154,7 +155,8 @@ def prepare_voc(root: Path, voc_tar: Path, sbd_tgz: Path) -> str:
                     Image.fromarray(np.array(im, np.uint8)).save(aug / p.name)
                 n_voc += 1
     if not n_img or not (n_sbd or n_voc):
-        raise ValueError(f"{voc_tar} / {sbd_tgz} do not hold VOC 2012 (JPEGImages/, SegmentationClass/) and SBD (cls/*.mat)")
+        raise ValueError(f"{voc_tar} / {sbd_tgz} do not hold VOC 2012 (JPEGImages/, SegmentationClass/) "
+                         "and SBD (cls/*.mat)")
     return (f"PASCAL VOC in {root}: {n_img} images, {n_voc + n_sbd} masks ({n_sbd} from SBD, {n_voc} from VOC 2012, "
             f"{len(list(aug.glob('*.png')))} files); gtaseg train voc_classic data.root={root}")
 

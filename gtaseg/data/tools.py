@@ -12,9 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from gtaseg.data.datasets import (FOLDER_LAYOUT, IGNORE, IMAGE_EXTS, DatasetBundle, apply_lut, read_mask,
-                                  upright_size)
-
+from gtaseg.data.datasets import FOLDER_LAYOUT, IGNORE, IMAGE_EXTS, DatasetBundle, apply_lut, read_mask, upright_size
 
 # ----------------------------------------------------------------------------- split
 
@@ -39,7 +37,8 @@ def split_folder(root: str | Path, labeled: str, seed: int = 0, name: str = "", 
     root = Path(root)
     images = sorted({p.stem for p in (root / "images").glob("*") if p.suffix.lower() in IMAGE_EXTS})
     if not images:
-        raise FileNotFoundError(f"{root / 'images'} holds no .jpg/.jpeg/.png images; the folder layout is {FOLDER_LAYOUT}")
+        raise FileNotFoundError(f"{root / 'images'} holds no .jpg/.jpeg/.png images; "
+                                f"the folder layout is {FOLDER_LAYOUT}")
     with_mask = [i for i in images if (root / "masks" / f"{i}.png").is_file()]
     if not with_mask:
         raise FileNotFoundError(f"{root / 'masks'} holds no ID.png mask for any image; the layout is {FOLDER_LAYOUT}")
@@ -93,7 +92,8 @@ def check_lists(cfg, rep: Report) -> None:
     if cfg.dataset != "folder" and not cfg.split_dir:  # the lists that ship with gtaseg are checked by its tests
         return
     split_dir = Path(cfg.split_dir) if cfg.split_dir else Path(cfg.root) / "splits"
-    files = {"labeled": split_dir / str(cfg.split) / "labeled.txt", "unlabeled": split_dir / str(cfg.split) / "unlabeled.txt",
+    files = {"labeled": split_dir / str(cfg.split) / "labeled.txt",
+             "unlabeled": split_dir / str(cfg.split) / "unlabeled.txt",
              "eval": split_dir / f"{cfg.eval_split}.txt"}
     ids = {}
     for what, path in files.items():
@@ -111,8 +111,9 @@ def check_lists(cfg, rep: Report) -> None:
     for a, b in (("labeled", "unlabeled"), ("labeled", "eval"), ("unlabeled", "eval")):
         both = ids.get(a, set()) & ids.get(b, set())
         if both:  # evaluation images among the unlabeled ones: allowed (transductive), but it flatters the score
-            (rep.warnings if a == "unlabeled" else rep.errors).append(f"{len(both)} id(s) are in both the {a} list {files[a]} and the {b} list {files[b]}, "
-                            f"e.g. {sorted(both)[0]}; keep the lists of a split disjoint")
+            (rep.warnings if a == "unlabeled" else rep.errors).append(
+                f"{len(both)} id(s) are in both the {a} list {files[a]} and the {b} list {files[b]}, "
+                f"e.g. {sorted(both)[0]}; keep the lists of a split disjoint")
 
 
 def check_data(cfg, data: DatasetBundle, progress: bool = True) -> Report:

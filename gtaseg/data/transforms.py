@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-IGNORE = 255
+IGNORE = 255  # the mask value meaning "no label", everywhere in gtaseg
 
 
 def _nearest_index(src: int, dst: int) -> torch.Tensor:

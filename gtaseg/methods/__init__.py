@@ -6,9 +6,9 @@ from gtaseg.methods.base import Learner, Method, poly_lr_factor
 from gtaseg.methods.gta import GTA, TRANSFER_SCOPES, transfer_modules
 from gtaseg.methods.mean_teacher import MeanTeacher
 from gtaseg.methods.sup_only import SupOnly
+from gtaseg.methods.unimatch import UniMatch
 
-METHODS = {"sup_only": SupOnly, "mean_teacher": MeanTeacher, "gta": GTA}
-MODEL_NAMES = {"sup_only": ("student",), "mean_teacher": ("student", "teacher"), "gta": ("student", "teacher", "assistant")}
+METHODS = {"sup_only": SupOnly, "mean_teacher": MeanTeacher, "gta": GTA, "unimatch": UniMatch}
 
-__all__ = ["METHODS", "MODEL_NAMES", "TRANSFER_SCOPES", "Learner", "Method", "poly_lr_factor", "transfer_modules",
-           "GTA", "MeanTeacher", "SupOnly"]
+__all__ = ["METHODS", "TRANSFER_SCOPES", "Learner", "Method", "poly_lr_factor", "transfer_modules",
+           "GTA", "MeanTeacher", "SupOnly", "UniMatch"]

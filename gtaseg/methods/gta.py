@@ -4,15 +4,19 @@ labels, and the teacher is the EMA of the student. Step numbers follow Algorithm
 
 from __future__ import annotations
 
+import typing
+
 import torch
 from torch import Tensor, nn
 
+from gtaseg.config import TransferScope
+from gtaseg.data.loaders import LabeledBatch, UnlabeledBatch
 from gtaseg.ema import EMA
 from gtaseg.losses import pseudo_label_ce, supervised_ce
 from gtaseg.methods.base import Learner
 from gtaseg.methods.teacher import TeacherMethod
 
-TRANSFER_SCOPES = ("features", "backbone", "backbone+decoder", "all", "stem", "layer1", "layer2", "layer3")
+TRANSFER_SCOPES: tuple[str, ...] = typing.get_args(TransferScope)
 
 
 def transfer_modules(model: nn.Module, scope: str) -> list[nn.Module]:
@@ -20,13 +24,13 @@ def transfer_modules(model: nn.Module, scope: str) -> list[nn.Module]:
     if scope == "features":  # f as the model defines it (model.feature_split)
         return [model.features]
     if scope == "backbone":
-        return [model.encoder]
+        return [model.backbone]
     if scope == "backbone+decoder":  # official code: everything but the final classifier
-        return [model.encoder, model.decoder]
+        return [model.backbone, model.decoder]
     if scope == "all":  # "Original EMA" of Table 5
         return [model]
     # Table 10: ResNet stem (layer0) and the stages up to `scope`
-    children = dict(model.encoder.named_children())
+    children = dict(model.backbone.named_children())
     if "layer1" not in children:
         raise ValueError(f"method.transfer={scope!r} needs a ResNet-style backbone with layer1..layer4; "
                          f"use one of features, backbone, backbone+decoder, all")
@@ -40,8 +44,8 @@ def transfer_modules(model: nn.Module, scope: str) -> list[nn.Module]:
 
 
 class GTA(TeacherMethod):
-    def __init__(self, cfg, models, dist, warmup: int):
-        super().__init__(cfg, models, dist, warmup)
+    def __init__(self, cfg, models, dist, warmup: int = 0, iters: int | None = None):
+        super().__init__(cfg, models, dist, warmup, iters)
         self.assistant = models["assistant"]
         self.learners = {"student": Learner(self.student, cfg, dist), "assistant": Learner(self.assistant, cfg, dist)}
         scope = cfg.method.transfer
@@ -60,15 +64,15 @@ class GTA(TeacherMethod):
             lrs["lr/assistant"] = self.learners["assistant"].lr
         return lrs
 
-    def train_step(self, x_l: Tensor, y_l: Tensor, x_u: Tensor, u: dict, step: int) -> dict[str, float]:
+    def train_step(self, labeled: LabeledBatch, unlabeled: UnlabeledBatch, step: int) -> dict[str, Tensor]:
         m = self.cfg.method
         assistant, student = self.learners["assistant"], self.learners["student"]
         if step < self.warmup:
-            return self.warmup_step(x_l, y_l, step)
-        n_l = len(x_l)
+            return self.warmup_step(labeled, step)
+        x_l, y_l, n_l = labeled.image, labeled.mask, len(labeled.image)
 
         # 4-5. Teacher pseudo labels (Eq. 1-2, no gradient), re-weighted by confidence (Eq. 6)
-        x_u, pl, stats = self.teach(x_l, x_u, u)
+        x_u, pl, stats = self.teach(labeled, unlabeled)
 
         # 6-7. The assistant learns from pseudo labels only: L_u (Eq. 7), SGD step (Eq. 8)
         with self.autocast():
@@ -87,4 +91,4 @@ class GTA(TeacherMethod):
 
         # 12. Teacher = EMA of the whole student (Eq. 12)
         self.teacher_ema.update(self.decay(step))
-        return {"loss/student": loss_s.item(), "loss/assistant": loss_u.item(), **stats}
+        return {"loss/student": loss_s.detach(), "loss/assistant": loss_u.detach(), **stats}

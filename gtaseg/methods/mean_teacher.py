@@ -6,22 +6,24 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from gtaseg.data.loaders import LabeledBatch, UnlabeledBatch
 from gtaseg.losses import pseudo_label_ce, supervised_ce
 from gtaseg.methods.base import Learner
 from gtaseg.methods.teacher import TeacherMethod
 
 
 class MeanTeacher(TeacherMethod):
-    def __init__(self, cfg, models, dist, warmup: int):
-        super().__init__(cfg, models, dist, warmup)
+    def __init__(self, cfg, models, dist, warmup: int = 0, iters: int | None = None):
+        super().__init__(cfg, models, dist, warmup, iters)
         self.learners = {"student": Learner(self.student, cfg, dist)}
 
-    def train_step(self, x_l: Tensor, y_l: Tensor, x_u: Tensor, u: dict, step: int) -> dict[str, float]:
+    def train_step(self, labeled: LabeledBatch, unlabeled: UnlabeledBatch, step: int) -> dict[str, Tensor]:
         student = self.learners["student"]
         if step < self.warmup:
-            return self.warmup_step(x_l, y_l, step)
+            return self.warmup_step(labeled, step)
+        x_l, y_l = labeled.image, labeled.mask
         # Eq. 3: pseudo labels from the teacher (no gradient)
-        x_u, pl, stats = self.teach(x_l, x_u, u)
+        x_u, pl, stats = self.teach(labeled, unlabeled)
         # Eq. 4: loss = L_s + mu * L_u; one forward of labeled + unlabeled only with joint_forward,
         # so that by default the student's BatchNorm sees labeled batches alone, as in gta
         with self.autocast():
@@ -35,4 +37,4 @@ class MeanTeacher(TeacherMethod):
         student.step(loss)
         # Eq. 5: teacher = EMA of the student
         self.teacher_ema.update(self.decay(step))
-        return {"loss/student": loss_s.item(), "loss/unsup": loss_u.item(), **stats}
+        return {"loss/student": loss_s.detach(), "loss/unsup": loss_u.detach(), **stats}

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
 from gtaseg.config import Config
+from gtaseg.data.loaders import LabeledBatch, UnlabeledBatch
+from gtaseg.data.transforms import IGNORE
 from gtaseg.distributed import DistInfo
 from gtaseg.ema import EMA, ema_decay
-from gtaseg.losses import IGNORE, PseudoLabels, confidence, pseudo_labels, supervised_ce
+from gtaseg.losses import PseudoLabels, class_counts, confidence, pseudo_labels
 from gtaseg.methods.base import Method, cutmix
 from gtaseg.methods.perturb import strong_photometric
 
@@ -18,9 +18,9 @@ from gtaseg.methods.perturb import strong_photometric
 class TeacherMethod(Method):
     """A method whose inference model is a teacher kept as the EMA of the whole student (Eq. 12)."""
 
-    def __init__(self, cfg: Config, models: dict[str, nn.Module], dist: DistInfo, warmup: int):
-        super().__init__(cfg, models, dist)
-        self.warmup = warmup
+    def __init__(self, cfg: Config, models: dict[str, nn.Module], dist: DistInfo, warmup: int = 0,
+                 iters: int | None = None):
+        super().__init__(cfg, models, dist, warmup, iters)
         self.teacher, self.student = models["teacher"], models["student"]
         self.teacher.requires_grad_(False)
         self.teacher_ema = EMA([self.teacher], [self.student], cfg.method.teacher_buffers)
@@ -36,22 +36,20 @@ class TeacherMethod(Method):
         needed: build_models makes every model a deep copy of the student."""
         self.teacher_ema.copy()
 
-    def warmup_step(self, x_l: Tensor, y_l: Tensor, step: int) -> dict[str, float]:
+    def warmup_step(self, labeled: LabeledBatch, step: int) -> dict[str, Tensor]:
         """Labeled data only. Only the student learns: the other models are overwritten by its copy
         when warm-up ends, so training them would change nothing."""
-        student = self.learners["student"]
-        with self.autocast():
-            loss = supervised_ce(student(x_l), y_l)
-        student.step(loss)
+        logs = self.supervised_step(labeled)
         if step == self.warmup - 1:
             self.end_warmup()
-        return {"loss/student": loss.item()}
+        return logs
 
     @torch.no_grad()
-    def teach(self, x_l: Tensor, x_u: Tensor, u: dict) -> tuple[Tensor, PseudoLabels, dict[str, Any]]:
+    def teach(self, labeled: LabeledBatch, unlabeled: UnlabeledBatch) -> tuple[Tensor, PseudoLabels, dict[str, Tensor]]:
         """Eq. 1-2 and 6 on the unlabeled batch. Returns the view that learns from the pseudo labels
         (perturbed and CutMix-ed when enabled), the labels, and their statistics."""
         m = self.cfg.method
+        x_u = unlabeled.image
         self.teacher.eval()
         with self.autocast():
             logits = self.teacher_forward(x_u)  # the clean view
@@ -59,8 +57,8 @@ class TeacherMethod(Method):
         num_classes = logits.shape[1]
         # The learner's view: perturbed after the teacher labelled the clean images.
         x_s = strong_photometric(x_u) if m.perturb else x_u
-        valid, gt = u["valid"], u["mask"]
-        if m.cutmix_prob > 0 and torch.rand(()).item() < m.cutmix_prob:
+        valid, gt = unlabeled.valid, unlabeled.mask
+        if m.cutmix_prob > 0 and torch.rand(()).item() < m.cutmix_prob:  # a CPU draw: no device sync
             if m.perturb:  # two views to mix with the same boxes
                 x_s, x_u, labels, conf, valid, gt = cutmix(x_s, x_u, labels, conf, valid, gt)
             else:
@@ -69,7 +67,7 @@ class TeacherMethod(Method):
         if m.confidence_pass == "mixed":  # official code: confidence from a train-mode pass on the mixed batch
             self.teacher.train()
             with self.autocast():
-                logits = self.teacher_forward(torch.cat([x_l, x_u]) if m.joint_forward else x_u)
+                logits = self.teacher_forward(torch.cat([labeled.image, x_u]) if m.joint_forward else x_u)
             conf = confidence(logits[-len(x_u) :])[0]
             self.teacher.eval()
         pl = pseudo_labels(conf, labels, valid, m.drop_percent, m.threshold, m.reweight, m.tau, m.weight_norm,
@@ -77,42 +75,32 @@ class TeacherMethod(Method):
         return x_s, pl, pseudo_label_stats(pl, labels, valid, gt, num_classes)
 
 
-def pseudo_label_stats(pl: PseudoLabels, labels: Tensor, valid: Tensor, gt: Tensor, num_classes: int) -> dict[str, Any]:
-    """Scalars of the batch, and per-class counts (`count/...`, summed over a log window by the loop)
-    from which pl_class_metrics gives per-class precision and recall of the kept pseudo labels."""
+def pseudo_label_stats(
+    pl: PseudoLabels, labels: Tensor, valid: Tensor, gt: Tensor, num_classes: int
+) -> dict[str, Tensor]:
+    """Device tensors: scalars of the batch (NaN where undefined: no ground truth to compare with), and
+    per-class counts (`count/...`, summed over a log window by the loop) from which pl_class_metrics
+    gives per-class precision and recall of the kept pseudo labels."""
     has_gt = valid & (gt != IGNORE)  # only some unlabeled sets come with ground truth
     kept_gt = has_gt & pl.keep
     correct = labels == gt
-    k = num_classes
-
-    def per_class(mask: Tensor, cls: Tensor) -> Tensor:
-        return torch.bincount(cls[mask].clamp(0, k - 1), minlength=k)[:k]
-
-    # Counted on the device and read back once: each separate .item() would stall the step.
-    sums = torch.stack([x.float() for x in (valid.sum(), pl.keep.sum(), (pl.conf * valid).sum(), pl.threshold,
-                                            has_gt.sum(), kept_gt.sum(), (correct & has_gt).sum(),
-                                            (correct & kept_gt).sum())])
-    counts = torch.stack([per_class(kept_gt, labels), per_class(kept_gt & correct, labels), per_class(has_gt, gt)])
-    flat = torch.cat([sums, counts.flatten().float()]).tolist()
-    n_valid, n_kept, conf_sum, threshold, n_gt, n_kept_gt, right, right_kept = flat[:8]
-    stats: dict[str, Any] = {
-        "pl/kept_fraction": n_kept / max(n_valid, 1.0),
-        "pl/mean_conf": conf_sum / n_valid if n_valid else 0.0,
-        "pl/threshold": threshold,
+    n_valid, n_kept, n_gt, n_kept_gt = (x.sum().float() for x in (valid, pl.keep, has_gt, kept_gt))
+    return {
+        "pl/kept_fraction": n_kept / n_valid.clamp(min=1),
+        "pl/mean_conf": (pl.conf * valid).sum() / n_valid.clamp(min=1),
+        "pl/threshold": pl.threshold.float(),
+        "pl/accuracy_all": (correct & has_gt).sum() / n_gt,  # before the drop rule; 0/0 = NaN without ground truth
+        "pl/accuracy": (correct & kept_gt).sum() / n_kept_gt,  # what A (or S) learns from
+        "count/pl_kept": class_counts(labels, num_classes, kept_gt),
+        "count/pl_right": class_counts(labels, num_classes, kept_gt & correct),
+        "count/pl_gt": class_counts(gt, num_classes, has_gt),
     }
-    if n_gt:
-        stats["pl/accuracy_all"] = right / n_gt  # before the drop rule
-        kept_pred, kept_right, gt_pixels = (flat[8 + i * k : 8 + (i + 1) * k] for i in range(3))
-        stats.update({"count/pl_kept": kept_pred, "count/pl_right": kept_right, "count/pl_gt": gt_pixels})
-    if n_kept_gt:
-        stats["pl/accuracy"] = right_kept / n_kept_gt  # what A (or S) learns from
-    return stats
 
 
 def pl_class_metrics(counts: dict[str, list[float]]) -> dict[str, list[float]]:
     """Per-class precision (right / kept as that class) and recall (right / ground-truth pixels of that
     class, dropped ones counting as missed) of the kept pseudo labels, in percent; NaN where undefined."""
-    if "count/pl_kept" not in counts:
+    if not sum(counts.get("count/pl_gt", [])):  # no ground truth for the unlabeled images
         return {}
     kept, right, gt = (torch.tensor(counts[f"count/pl_{n}"], dtype=torch.float64) for n in ("kept", "right", "gt"))
     nan = torch.tensor(float("nan"), dtype=torch.float64)

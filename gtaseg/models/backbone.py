@@ -6,15 +6,18 @@ The encoder also owns the input normalization (mean/std as buffers), so callers 
 from __future__ import annotations
 
 import difflib
-from typing import Sequence
+import typing
+from collections.abc import Sequence
 
 import timm
 import torch
 from torch import nn
 
+from gtaseg.config import OutputStride
+
 from .pretrained import timm_download_error
 
-VALID_OUTPUT_STRIDES: tuple[int, ...] = (8, 16)
+VALID_OUTPUT_STRIDES: tuple[int, ...] = typing.get_args(OutputStride)
 LOW_LEVEL_STRIDE = 4  # DeepLabv3+ fuses the stride-4 map with the ASPP output
 
 # Used only when timm knows no pretrained_cfg for a backbone.

@@ -1,7 +1,7 @@
 """DeepLabv3+ head parts: ASPP, the low-level fusion decoder, and the classifier."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

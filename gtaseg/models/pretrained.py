@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 import timm
 import torch
@@ -186,7 +187,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def _strip_prefix(state_dict: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _strip_prefix(
+    state_dict: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
     """Drop the key prefix (if any) under which most encoder keys are found."""
     best, best_hits = "", -1
     for prefix in _KEY_PREFIXES:
@@ -215,7 +218,7 @@ def load_encoder_state_dict(body: nn.Module, state_dict: Mapping[str, torch.Tens
             f"{source}: does not fit the encoder ({len(missing)} missing, {len(mismatched)} shape mismatches "
             f"of {len(expected)} tensors). First problems:\n  " + "\n  ".join(lines) +
             f"\nFirst keys in file: {some_file_keys}. Use weights saved from the same timm backbone "
-            f"(model.encoder.state_dict() or a timm classifier's state_dict())."
+            f"(model.backbone.state_dict() or a timm classifier's state_dict())."
         )
     ignored = len(state_dict) - len(expected)
     body.load_state_dict({k: given[k] for k in expected}, strict=True)
@@ -234,7 +237,7 @@ def timm_download_error(backbone: str, err: Exception) -> RuntimeError:
     )
 
 
-def apply_pretrained(encoder: "Encoder", value: str | None) -> None:
+def apply_pretrained(encoder: Encoder, value: str | None) -> None:
     """Load 'efficientnet-lite' or local-file weights into `encoder` ('none'/'timm' are no-ops here)."""
     kind = pretrained_kind(value)
     if kind == PRETRAINED_LITE:

@@ -1,18 +1,20 @@
 """Segmenter = feature extractor f (`features`) + mask predictor g (`predictor`).
 
-GTA-Seg swaps predictors between networks (teacher features -> assistant
-predictor), so the two halves are the only registered children and forward
-is exactly `upsample(predictor(features(x)))`.
+GTA-Seg moves f alone from the assistant into the student (Eq. 9), so the two halves are the
+model's only registered children and forward is exactly `upsample(predictor(features(x)))`.
 """
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbone import Encoder, check_backbone_name, check_output_stride
+from gtaseg.config import FeatureSplit, ModelConfig
+
+from .backbone import Encoder
 from .deeplab import Classifier, DeepLabV3PlusDecoder
 from .pretrained import (
     PRETRAINED_LITE,
@@ -22,9 +24,10 @@ from .pretrained import (
     pretrained_kind,
 )
 
-SPLIT_BACKBONE = "backbone"  # paper default: f = encoder, g = ASPP + decoder + classifier
-SPLIT_BACKBONE_DECODER = "backbone+decoder"  # f = encoder + ASPP + decoder, g = classifier
-FEATURE_SPLITS: tuple[str, ...] = (SPLIT_BACKBONE, SPLIT_BACKBONE_DECODER)
+FEATURE_SPLITS: tuple[str, ...] = typing.get_args(FeatureSplit)
+# backbone (paper default): f = encoder, g = ASPP + decoder + classifier;
+# backbone+decoder: f = encoder + ASPP + decoder, g = classifier.
+SPLIT_BACKBONE, SPLIT_BACKBONE_DECODER = FEATURE_SPLITS
 
 
 def check_feature_split(split: str) -> None:
@@ -63,13 +66,13 @@ class Segmenter(nn.Module):
 
     # -- the three parts, wherever the split put them
     @property
-    def encoder_part(self) -> Encoder:
-        """The Encoder wrapper (normalization + timm body + map selection)."""
+    def encoder(self) -> Encoder:
+        """Input normalization + the backbone + the choice of its two feature maps."""
         return self.features[0]
 
     @property
-    def encoder(self) -> nn.Module:
-        """The timm backbone module (timm state_dict keys); same parameters as encoder_part."""
+    def backbone(self) -> nn.Module:
+        """The timm network inside the encoder (timm's state_dict keys); the encoder's parameters."""
         return self.features[0].body
 
     @property
@@ -83,9 +86,9 @@ class Segmenter(nn.Module):
     @property
     def normalization(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """(mean, std) applied to [0, 1] inputs inside forward."""
-        return self.encoder_part.normalization
+        return self.encoder.normalization
 
-    def train(self, mode: bool = True) -> "Segmenter":
+    def train(self, mode: bool = True) -> Segmenter:
         """With freeze_bn, BatchNorm layers always use their running statistics (and keep them)."""
         super().train(mode)
         if self.freeze_bn:
@@ -94,18 +97,31 @@ class Segmenter(nn.Module):
                     m.eval()
         return self
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.predictor(self.features(x))
+    def forward(self, x: torch.Tensor, fp_dropout: float = 0.0) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Logits at the input size. With fp_dropout > 0 (UniMatch's feature perturbation), also the
+        logits of the same features with channel dropout, from one predictor pass over both."""
+        feats = self.features(x)
+        if not fp_dropout:
+            return self._upsample(self.predictor(feats), x)
+        parts = feats if isinstance(feats, tuple) else (feats,)
+        both = tuple(torch.cat([f, F.dropout2d(f, fp_dropout, training=True)]) for f in parts)
+        logits, logits_fp = self.predictor(both if isinstance(feats, tuple) else both[0]).chunk(2)
+        return self._upsample(logits, x), self._upsample(logits_fp, x)
+
+    @staticmethod
+    def _upsample(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
-    def param_groups(self, base_lr: float, head_lr_mult: float = 10.0, weight_decay: float = 0.0) -> list[dict[str, Any]]:
+    def param_groups(
+        self, base_lr: float, head_lr_mult: float = 10.0, weight_decay: float = 0.0
+    ) -> list[dict[str, Any]]:
         """Two SGD groups: encoder at base_lr, everything else at base_lr * head_lr_mult.
 
-        Grouping is by module identity (self.encoder), never by parameter names.
+        Grouping is by module identity (self.backbone), never by parameter names.
         Each group carries 'lr_mult' so a scheduler can set lr = base * lr_mult.
         """
-        encoder_ids = {id(p) for p in self.encoder.parameters()}
-        encoder_params = list(self.encoder.parameters())
+        encoder_ids = {id(p) for p in self.backbone.parameters()}
+        encoder_params = list(self.backbone.parameters())
         head_params = [p for p in self.parameters() if id(p) not in encoder_ids]
         return [
             {"params": encoder_params, "lr": base_lr, "lr_mult": 1.0, "weight_decay": weight_decay, "name": "encoder"},
@@ -119,49 +135,23 @@ class Segmenter(nn.Module):
         ]
 
 
-_MISSING = object()
-
-
-def _cfg(model_cfg: Any, key: str, default: Any = _MISSING) -> Any:
-    value = getattr(model_cfg, key, default)
-    if value is _MISSING:
-        raise ValueError(f"model config has no '{key}' (model.{key}); it is required to build the segmenter.")
-    return value
-
-
-def build_segmenter(model_cfg: Any, num_classes: int) -> Segmenter:
-    """Build a DeepLabv3+ Segmenter from the `model` config section.
-
-    Uses model_cfg.backbone, output_stride (8|16), feature_split, pretrained
-    ('none'|'timm'|'efficientnet-lite'|path), aspp_channels, decoder_channels,
-    low_level_channels, dropout.
-    """
-    backbone = _cfg(model_cfg, "backbone")
-    output_stride = _cfg(model_cfg, "output_stride")
-    feature_split = _cfg(model_cfg, "feature_split", SPLIT_BACKBONE)
-    pretrained = _cfg(model_cfg, "pretrained", "none")
+def build_segmenter(cfg: ModelConfig, num_classes: int) -> Segmenter:
+    """A DeepLabv3+ Segmenter from the (validated) `model` config section."""
     if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
         raise ValueError(f"num_classes={num_classes!r} must be a positive integer (e.g. 21 for VOC, 19 for Cityscapes)")
-    # Validate cheap things before building (and possibly downloading) a network.
-    check_feature_split(feature_split)
-    check_output_stride(output_stride)
-    check_backbone_name(backbone)
-    kind = pretrained_kind(pretrained)
-    if kind == PRETRAINED_LITE:
-        check_lite_backbone(backbone)
-
-    encoder = Encoder(backbone, output_stride, timm_pretrained=(kind == PRETRAINED_TIMM))
-    apply_pretrained(encoder, pretrained)
-
-    dropout = float(_cfg(model_cfg, "dropout", 0.1))
+    kind = pretrained_kind(cfg.pretrained)
+    if kind == PRETRAINED_LITE:  # before building (and possibly downloading) a network
+        check_lite_backbone(cfg.backbone)
+    encoder = Encoder(cfg.backbone, cfg.output_stride, timm_pretrained=(kind == PRETRAINED_TIMM))
+    apply_pretrained(encoder, cfg.pretrained)
     decoder = DeepLabV3PlusDecoder(
         low_level_in=encoder.low_level_channels,
         high_level_in=encoder.out_channels,
-        output_stride=output_stride,
-        aspp_channels=_cfg(model_cfg, "aspp_channels", 256),
-        decoder_channels=_cfg(model_cfg, "decoder_channels", 256),
-        low_level_channels=_cfg(model_cfg, "low_level_channels", 48),
-        dropout=dropout,
+        output_stride=cfg.output_stride,
+        aspp_channels=cfg.aspp_channels,
+        decoder_channels=cfg.decoder_channels,
+        low_level_channels=cfg.low_level_channels,
+        dropout=cfg.dropout,
     )
-    classifier = Classifier(decoder.out_channels, num_classes, dropout)
-    return Segmenter(encoder, decoder, classifier, feature_split, bool(_cfg(model_cfg, "freeze_bn", False)))
+    classifier = Classifier(decoder.out_channels, num_classes, cfg.dropout)
+    return Segmenter(encoder, decoder, classifier, cfg.feature_split, cfg.freeze_bn)
