@@ -4,7 +4,7 @@
 # Each run trains camvid_cpu on the 1_8 split, then scores its last teacher (student for sup_only)
 # on the 233 test images; at the end `gtaseg aggregate` writes the mean ± std table.
 #   RUNS="gta:0 sup_only:0"   which runs (name:seed); names below
-#                             NAME_x3 (e.g. gta_x3): the same with 3x the iterations
+#                             NAME_x3 (e.g. gta_x3): the same with train.iters=2100 (for CONFIG=camvid_cpu_700)
 #   JOBS=4                    runs at once (default 1; a GPU has room for several)
 #   EXTRA="train.device=cuda data.num_workers=2"   overrides added to every run
 #   OUT=runs/camvid  CAMVID_ROOT=../shared/data/camvid  TABLE=docs/results_table.md
@@ -13,12 +13,12 @@
 set -euo pipefail
 export ROOT=${CAMVID_ROOT:-../shared/data/camvid} OUT=${OUT:-runs/camvid} EXTRA=${EXTRA:-}
 TABLE=${TABLE:-docs/results_table.md}
-export CONFIG=${CONFIG:-camvid_cpu}  # camvid_cpu_v1: the first recipe (docs/results_v1.md)
+export CONFIG=${CONFIG:-camvid_cpu}  # camvid_cpu_700: the 700-iteration tables; camvid_cpu_v1: docs/results_v1.md
 JOBS=${JOBS:-1}
 RUNS=${RUNS:-"sup_only:0 mean_teacher:0 gta:0 sup_only:1 mean_teacher:1 gta:1 sup_only:2 mean_teacher:2 gta:2
-  mt_ema:0 gta_noreweight:0 gta_all:0 gta_noperturb:0 gta_noclass:0
-  mt_ema:1 gta_noreweight:1 gta_all:1 gta_noperturb:1 gta_noclass:1
-  mt_ema:2 gta_noreweight:2 gta_all:2 gta_noperturb:2 gta_noclass:2"}
+  mt_ema:0 gta_noreweight:0 gta_all:0 gta_perturb:0 gta_class:0
+  mt_ema:1 gta_noreweight:1 gta_all:1 gta_perturb:1 gta_class:1
+  mt_ema:2 gta_noreweight:2 gta_all:2 gta_perturb:2 gta_class:2"}
 SEQUENCES=${SEQUENCES:-1}  # 1: also score each run's test split per sequence (Seq05VD, 0001TP)
 
 one_run() {
@@ -31,13 +31,16 @@ one_run() {
     gta_noreweight) args="method.name=gta method.reweight=none" ;;  # no re-weighting (Table 4/9)
     gta_noperturb) args="method.name=gta method.perturb=false" ;;   # no strong perturbation
     gta_noclass) args="method.name=gta method.drop_scope=batch" ;;  # the paper's batch-wide drop
+    gta_perturb) args="method.name=gta method.perturb=true" ;;      # strong perturbation (camvid_cpu_700 has it)
+    gta_class) args="method.name=gta method.drop_scope=class" ;;    # the drop percentile per predicted class
     gta_epochwarmup) args="method.name=gta method.warmup_iters=-1" ;;  # warm-up of one epoch (80 iterations)
     gta_nocutmix) args="method.name=gta method.cutmix_prob=0" ;;       # no CutMix (the paper names none)
     mean_teacher_noreweight) args="method.name=mean_teacher method.reweight=none" ;;  # Table 4 row 2
     unimatch) args="method.name=unimatch" ;;                           # UniMatch with the recipe's warm-up and CutMix
     unimatch_nowarmup) args="method.name=unimatch method.warmup_iters=0" ;;  # UniMatch as its paper: no warm-up
     *) echo "unknown run name '$name' in RUNS; choose sup_only, mean_teacher, gta, mt_ema, gta_all," \
-         "gta_noreweight, gta_noperturb, gta_noclass, gta_epochwarmup, gta_nocutmix, mean_teacher_noreweight," \
+         "gta_noreweight, gta_noperturb, gta_noclass, gta_perturb, gta_class, gta_epochwarmup, gta_nocutmix," \
+         "mean_teacher_noreweight," \
          "unimatch or unimatch_nowarmup" >&2
        return 1 ;;
   esac

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -21,6 +21,9 @@ from torch import Tensor, nn
 from gtaseg.config import Config, EvalConfig
 from gtaseg.distributed import resolve_device
 from gtaseg.roles import ROLES, stand_in
+
+if TYPE_CHECKING:
+    from gtaseg.suggest import SuggestRow
 
 ImageLike = Image.Image | np.ndarray | Tensor | str | Path
 
@@ -172,3 +175,16 @@ def load_model(checkpoint: str | Path, model: str = "teacher", device: str | tor
         palette = voc_palette(num_classes)
     return SegmentationModel(module, num_classes, names, palette, cfg.eval, dev, model, str(checkpoint),
                              int(state.get("step", 0)), cfg)
+
+
+def suggest(checkpoint: str | Path, budget: int, score: str = "disagreement", spread: bool = False,
+            similarity: float = 0.9, seed: int = 0, overrides: Sequence[str] | None = None,
+            device: str | torch.device = "auto", progress: bool = False) -> list[SuggestRow]:
+    """Rank the unlabeled images of a run's split: which to label next (gtaseg.suggest explains the scores).
+
+    Returns one row (id, score, rank, chosen) per unlabeled image, in rank order; `chosen` marks the
+    `budget` picks. Writes nothing: `gtaseg suggest` ranks the same way, then writes the split and a page.
+    """
+    from gtaseg.suggest import open_job, rank
+
+    return rank(open_job(checkpoint, score, overrides), budget, spread, similarity, seed, device, progress).rows

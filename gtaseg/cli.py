@@ -60,6 +60,14 @@ EPILOG_EXPORT = """examples:
 Input: float32 [B,3,H,W] RGB in [0,1]; output: logits [B,K,H,W]; batch, height and width are dynamic.
 The exported file is checked against PyTorch on a random input (max |difference| is printed)."""
 
+EPILOG_SUGGEST = """examples:
+  gtaseg suggest runs/camvid_gta --budget 23                  # teacher vs assistant disagreement
+  gtaseg suggest runs/camvid_gta --budget 23 --spread         # no two near-identical video frames
+  gtaseg suggest runs/camvid_mt --budget 23 --score student data.root=CAMVID
+
+Writes OUT/ranking.csv, chosen.txt, index.html (the chosen images with prediction and score map) and
+splits/NAME/labeled.txt + unlabeled.txt: train on it with data.split_dir=OUT/splits data.split=NAME."""
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gtaseg", description="Semi-supervised semantic segmentation with the Gentle "
@@ -137,6 +145,25 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     ex.add_argument("--dynamo", action="store_true", help="ONNX: use the torch.export-based exporter (opset >= 18)")
 
+    sg = command("suggest", help="which unlabeled images to label next (ranking, a new split, a page)",
+                 epilog=EPILOG_SUGGEST, formatter_class=argparse.RawDescriptionHelpFormatter,
+                 description="Rank the unlabeled images of a run's split and write the split with the chosen ones "
+                             "labeled.")
+    sg.add_argument("checkpoint", help="a checkpoint (.pt) written by gtaseg train, or its run folder (latest.pt)")
+    sg.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. data.root=DIR")
+    sg.add_argument("--budget", type=int, required=True, help="how many images to choose")
+    sg.add_argument("--score", choices=("disagreement", "entropy", "student", "random"), default=None,
+                    help="default: disagreement (gta), student (mean_teacher), else entropy")
+    sg.add_argument("--spread", action="store_true", help="skip near-duplicates of already chosen images")
+    sg.add_argument("--similarity", type=float, default=0.9,
+                    help="with --spread: cosine similarity that counts as a near-duplicate (default 0.9)")
+    sg.add_argument("--seed", type=int, default=0, help="seed of --score random (default 0)")
+    sg.add_argument("--out", help="output folder (default: RUN_DIR/suggest/SCORE_BUDGET)")
+    sg.add_argument("--name", default="", help="name of the new split (default: SPLIT+SCOREBUDGET)")
+    sg.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier suggest in --out")
+    sg.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: cuda when available")
+    sg.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     a = command("aggregate", help="mean ± std table (Markdown) over the eval results of run directories",
                        description="Group run directories NAME_seedN by NAME and print mean ± std of their mIoU "
                                    "(from RUN_DIR/eval/SPLIT_MODEL.json written by gtaseg eval).")
@@ -195,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         normalise_args(args)
         commands = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "compare": cmd_compare,
                     "report": cmd_report, "export": cmd_export, "aggregate": cmd_aggregate, "configs": cmd_configs,
-                    "data": cmd_data}
+                    "data": cmd_data, "suggest": cmd_suggest}
         return commands[args.command](args)
     except KeyboardInterrupt:
         print("interrupted; the last checkpoint is kept", file=sys.stderr)
@@ -443,6 +470,16 @@ def _default_labels(checkpoints: list[str]) -> list[str]:
         p = Path(ck)
         labels.append(f"{p.parent.parent.name}/{p.stem}" if p.parent.name == "checkpoints" else p.stem)
     return labels
+
+
+def cmd_suggest(args: argparse.Namespace) -> int:
+    from gtaseg.suggest import suggest_to_folder
+
+    written = suggest_to_folder(args.checkpoint, args.budget, args.score, args.spread, args.similarity, args.seed,
+                                args.out, args.name, args.overwrite, args.overrides, args.device,
+                                progress=not args.no_progress)
+    print(written.summary())
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
