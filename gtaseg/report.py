@@ -21,6 +21,7 @@ import numpy as np
 
 from gtaseg import evalfile
 from gtaseg.report_html import render_report
+from gtaseg.roles import ROLES
 from gtaseg.svg import Series, nice_ticks, standalone_svg
 
 # nice_ticks and standalone_svg (gtaseg.svg) stay importable from here, where benchmarks/curves.py finds them.
@@ -324,14 +325,14 @@ def gather_report(run_dir: str | Path, examples: int = 4, device: str = "cpu",
     candidates = (run / "checkpoints" / "best.pt", run / "checkpoints" / "latest.pt")
     best_ckpt = next((p for p in candidates if p.is_file()), None)
     best: dict[str, Any] = {}
-    state_step = None
+    state_step, state_iters = None, None
     class_names: list[str] = []
     palette: list[Sequence[int]] = []
     if best_ckpt is not None:
         try:
             state = ckpt_io.load(best_ckpt)
             best = dict(state.get("best") or {})
-            state_step = state.get("step")
+            state_step, state_iters = state.get("step"), state.get("iters")  # iters: train.epochs resolved
             class_names, palette = list(state.get("class_names") or []), list(state.get("palette") or [])
         except (ValueError, FileNotFoundError) as err:
             notes.append(str(err))
@@ -346,7 +347,8 @@ def gather_report(run_dir: str | Path, examples: int = 4, device: str = "cpu",
         run_dir=str(run), method=str(method.get("name", "?")), dataset=str(data.get("dataset", "?")),
         data_split=str(data.get("split") or "-"), backbone=str(model.get("backbone", "?")),
         output_stride=str(model.get("output_stride", "?")),
-        last_step=max((r["step"] for r in records), default=state_step), total_iters=str(train.get("iters", "?")),
+        last_step=max((r["step"] for r in records), default=state_step),
+        total_iters=str(state_iters or train.get("iters", "?")),
         main_model=main_model, best=BestScore(best.get("step"), _number(best.get("miou"))) if best else None)
 
     last_evals: list[ModelScore] | None = None
@@ -354,7 +356,7 @@ def gather_report(run_dir: str | Path, examples: int = 4, device: str = "cpu",
     if eval_records:
         final: dict[str, ModelScore] = {}  # first seen order; later evaluations replace the values
         for r in eval_records:
-            for name in eval_models + ["teacher", "student", "assistant"]:
+            for name in eval_models + list(ROLES):
                 if f"miou/{name}" in r:
                     final[name] = ModelScore(name, r["step"], _number(r[f"miou/{name}"]),
                                              _number(r.get(f"pixel_acc/{name}")))
