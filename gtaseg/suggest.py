@@ -46,7 +46,7 @@ from torch.utils.data import Dataset
 from gtaseg import checkpoint as ckpt
 from gtaseg.config import Config, apply_overrides, from_dict
 from gtaseg.data import build_datasets
-from gtaseg.data.datasets import PACKAGED_SPLITS, read_list, split_dir_of
+from gtaseg.data.datasets import list_dir, read_list
 from gtaseg.distributed import resolve_device
 from gtaseg.inference import load_trained, predict_probs
 from gtaseg.roles import stand_in
@@ -160,20 +160,6 @@ class Pool:
     split_dir: Path | None  # where the dataset reads its lists; None: generated data, no lists on disk
     class_names: list[str]
     palette: list[tuple[int, int, int]]
-
-
-def list_dir(data_cfg: Any) -> Path | None:
-    """The folder the builder of data.dataset reads split lists from (as the readers in data/datasets.py do)."""
-    root = Path(data_cfg.root)
-    defaults = {
-        "folder": root / "splits",
-        "camvid": root / "splits" if (root / "splits").is_dir() else PACKAGED_SPLITS / "camvid",
-        "voc": PACKAGED_SPLITS / "pascal",
-        "cityscapes": PACKAGED_SPLITS / "cityscapes",
-    }
-    if data_cfg.dataset not in defaults:
-        return None
-    return split_dir_of(data_cfg, defaults[data_cfg.dataset])
 
 
 def names_of(ds: Dataset) -> list[str]:

@@ -336,6 +336,17 @@ def split_dir_of(cfg: Any, default: Path) -> Path:
     return Path(override) if override else default
 
 
+def list_dir(cfg: Any) -> Path | None:
+    """Where data.dataset reads its split lists: data.split_dir, else the dataset's own folder
+    (None: generated data, which has no lists)."""
+    root = Path(cfg.root)
+    own = {"folder": lambda: root / "splits",
+           "camvid": lambda: root / "splits" if (root / "splits").is_dir() else PACKAGED_SPLITS / "camvid",
+           "voc": lambda: PACKAGED_SPLITS / "pascal",
+           "cityscapes": lambda: PACKAGED_SPLITS / "cityscapes"}.get(cfg.dataset)
+    return None if own is None else split_dir_of(cfg, own())
+
+
 def fixed_num_classes(cfg: Any, n: int) -> int:
     if cfg.num_classes not in (0, n):
         raise ValueError(
@@ -405,7 +416,7 @@ def build_folder(cfg: Any) -> DatasetBundle:
         f"Map raw values with data.label_map (raw -> class index, or -> 255 to ignore), set data.ignore_index "
         f"(now {ignore}) to the void value, or set data.num_classes (now {nc})."
     )
-    split_dir = split_dir_of(cfg, root / "splits")
+    split_dir = list_dir(cfg)
     try:
         lists = resolve_lists(cfg, split_dir, "folder", lambda: _train_list(split_dir))
     except (ValueError, FileNotFoundError) as e:
@@ -437,7 +448,7 @@ def build_camvid(cfg: Any) -> DatasetBundle:
     nc = fixed_num_classes(cfg, 11)
     root = root_of(cfg, "images/ID.jpg, labels/ID.png")
     # Lists in ROOT/splits win (a user's own); else the ones shipped with gtaseg (the results' splits).
-    split_dir = split_dir_of(cfg, root / "splits" if (root / "splits").is_dir() else PACKAGED_SPLITS / "camvid")
+    split_dir = list_dir(cfg)
     lists = resolve_lists(cfg, split_dir, "camvid", lambda: _train_list(split_dir))
     luts = {"default": make_lut(nc, ignore=[11, IGNORE])}  # 11 = Unlabelled
     hint = f"CamVid labels hold 0..10 and 11 (void); is data.root={cfg.root} the SegNet CamVid folder?"
@@ -469,7 +480,7 @@ def _union_of(split_dir: Path, split: str) -> tuple[Path, list[str]]:
 def build_voc(cfg: Any) -> DatasetBundle:
     nc = fixed_num_classes(cfg, 21)
     root = root_of(cfg, "JPEGImages/ID.jpg, SegmentationClassAug/ID.png")
-    split_dir = split_dir_of(cfg, PACKAGED_SPLITS / "pascal")
+    split_dir = list_dir(cfg)
     lists = resolve_lists(cfg, split_dir, "voc", lambda: _union_of(split_dir, "92"))
     luts = {"default": make_lut(nc, ignore=[IGNORE])}
     hint = f"VOC masks (SegmentationClassAug) hold 0..20 and 255; check data.root={cfg.root}."
@@ -497,7 +508,7 @@ def _cityscapes_label(entry: str, kind: str) -> str:
 def build_cityscapes(cfg: Any) -> DatasetBundle:
     nc = fixed_num_classes(cfg, 19)
     root = root_of(cfg, "leftImg8bit/, gtFine/")
-    split_dir = split_dir_of(cfg, PACKAGED_SPLITS / "cityscapes")
+    split_dir = list_dir(cfg)
     lists = resolve_lists(cfg, split_dir, "cityscapes", lambda: _union_of(split_dir, "100"))
     label_ids = np.full(256, -1, np.int16)
     label_ids[:34] = IGNORE  # 0..33 are the defined labelIds; the non-evaluated ones are void
