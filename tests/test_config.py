@@ -112,7 +112,8 @@ def test_configs_prints_the_resolved_config(capsys):
 
     from gtaseg.cli import main
 
-    assert main(["configs", "camvid_cpu", "train.lr=0.02"]) == 0
+    assert main(["configs", "camvid_cpu_700", "train.lr=0.02"]) == 0
     printed = yaml.safe_load(capsys.readouterr().out)
-    assert printed["train"]["lr"] == 0.02 and printed["method"]["perturb"] is True
+    assert printed["train"]["lr"] == 0.02 and printed["train"]["iters"] == 700  # the override and the file
+    assert printed["method"]["perturb"] is True and printed["method"]["cutmix_prob"] == 0.5  # and its base's
     assert printed["method"]["transfer_decay"] == 0.99  # keys the file does not set, with their defaults
