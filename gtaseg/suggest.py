@@ -31,7 +31,8 @@ import re
 import shlex
 import shutil
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -235,25 +236,21 @@ def normalized_entropy(p: Tensor) -> Tensor:
     return h / float(np.log(k)) if k > 1 else torch.zeros_like(h)
 
 
-class FeatureTap(nn.Module):
-    """A Segmenter whose forward also records the spatial mean of its deepest feature map, so --spread's
-    embedding comes from the passes that give the prediction (each window and the mirrored image too)."""
+@contextmanager
+def feature_means(model: nn.Module) -> Iterator[list[Tensor]]:
+    """While open, every forward of the Segmenter appends the spatial mean [B, C] of its deepest feature map, so
+    --spread's embedding comes from the passes that give the prediction (each window and the mirrored image too)."""
+    means: list[Tensor] = []
 
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-        self.means: list[Tensor] = []
-
-    def forward(self, x: Tensor) -> Tensor:
-        feats = self.model.features(x)
+    def record(_module: nn.Module, _inputs: Any, feats: Tensor | tuple[Tensor, ...]) -> None:
         deep = feats[-1] if isinstance(feats, tuple) else feats
-        self.means.append(deep.float().mean((2, 3)))
-        return self.model._upsample(self.model.predictor(feats), x)
+        means.append(deep.float().mean((2, 3)))
 
-    def embedding(self) -> Tensor:
-        out = torch.stack(self.means).mean(0)
-        self.means.clear()
-        return out
+    handle = model.features.register_forward_hook(record)
+    try:
+        yield means
+    finally:
+        handle.remove()
 
 
 @dataclass
@@ -284,11 +281,11 @@ def analyse(models: dict[str, nn.Module], image: Tensor, job: Job, embed: bool, 
     """Score maps of one uint8 [3, H, W] image at full resolution."""
     k = int(job.state["num_classes"])
     x = image[None].to(device).float().div_(255)
-    teacher = FeatureTap(models["teacher"]) if embed else models["teacher"]
-    probs = {"teacher": probs_of(teacher, x, job.cfg, k)}
+    with feature_means(models["teacher"]) as means:
+        probs = {"teacher": probs_of(models["teacher"], x, job.cfg, k)}
     for role in SCORE_MODELS[job.score][1:]:
         probs[role] = probs_of(models[role], x, job.cfg, k)
-    emb = teacher.embedding()[0].cpu() if embed else None
+    emb = torch.stack(means).mean(0)[0].cpu() if embed else None
     return Analysis(score_map(job.score, probs)[0].cpu(), probs["teacher"][0].cpu(), emb)
 
 
