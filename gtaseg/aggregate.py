@@ -17,8 +17,9 @@ def group_name(run_dir: Path) -> str:
 
 
 def group_key(run_dir: Path) -> tuple[str, str]:
-    """Runs of the same name in different parent folders are different experiments."""
-    return str(run_dir.resolve().parent), group_name(run_dir)
+    """Runs of the same name in different parent folders are different experiments. The folder is the one the
+    run is listed in (a symlinked run joins the folder of its link)."""
+    return str(run_dir.absolute().parent), group_name(run_dir)
 
 
 def _fmt(values: list[float]) -> str:

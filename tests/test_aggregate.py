@@ -38,6 +38,14 @@ def test_runs_of_the_same_name_in_other_folders_stay_apart(tmp_path):
     assert "| old/gta | 1 | 40.00 |" in table and "| new/gta | 1 | 60.00 |" in table
 
 
+def test_a_symlinked_run_joins_the_folder_of_its_link(tmp_path):
+    result(tmp_path / "old" / "gta_seed0", 40.0, [40.0, 40.0])
+    result(tmp_path / "new" / "gta_seed1", 60.0, [60.0, 60.0])
+    (tmp_path / "new" / "gta_seed0").symlink_to(tmp_path / "old" / "gta_seed0")
+    table = aggregate([tmp_path / "new" / "gta_seed0", tmp_path / "new" / "gta_seed1"])
+    assert "| gta | 2 | 50.00 ± 14.14 |" in table
+
+
 def test_different_class_counts_and_corrupt_results_are_named(tmp_path):
     result(tmp_path / "a_seed0", 50.0, [50.0, 50.0])
     (tmp_path / "b_seed0" / "eval").mkdir(parents=True)
