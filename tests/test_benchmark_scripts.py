@@ -100,3 +100,49 @@ def test_unknown_reference_names_the_groups(tmp_path):
     run = make_run(tmp_path, "gta_seed0", 43.0, [(10, 33.0)])
     out = subprocess.run([sys.executable, str(PAIRED), str(run), "--ref", "nope"], capture_output=True, text=True)
     assert out.returncode != 0 and "--ref nope: no such group; groups: gta" in out.stderr
+
+
+# ------------------------------------------------------------------------------ suggest_simulation.sh
+FAKE_GTASEG = """#!/bin/sh
+echo "$@" >> {record}
+case $1 in
+  train) for a in "$@"; do case $a in train.out_dir=*)
+           d="${{a#train.out_dir=}}"; mkdir -p "$d/checkpoints"; touch "$d/checkpoints/latest.pt";; esac; done ;;
+  eval) d=$(dirname "$(dirname "$2")"); mkdir -p "$d/eval"
+        echo '{{"miou": 1.0, "iou": [1.0], "pixel_acc": 1.0, "class_names": ["a"]}}' > "$d/eval/test_teacher.json" ;;
+esac
+echo "mIoU: 1.00"
+"""
+
+
+def test_suggest_simulation_chooses_per_seed_and_trains_on_the_new_splits(tmp_path):
+    record, out = tmp_path / "calls.txt", tmp_path / "out"
+    fake = tmp_path / "bin" / "gtaseg"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_GTASEG.format(record=record))
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "OUT": str(out), "SEEDS": "0 1",
+           "SCORES": "random disagreement+spread", "CAMVID_ROOT": "/data/camvid", "JOBS": "2", "EXTRA": "x.y=1"}
+    proc = subprocess.run(["bash", str(SCRIPT.with_name("suggest_simulation.sh"))], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    calls = record.read_text().splitlines()
+    common = "data.root=/data/camvid"
+    assert (f"train camvid_cpu {common} train.out_dir={out}/base_seed1 train.progress=false data.split=1_16 "
+            "train.seed=1 x.y=1") in calls
+    assert (f"suggest {out}/base_seed1 --budget 23 --score random --seed 1 --out {out}/choice_random_seed1 "
+            f"--name 1_16+random23 --no-progress {common} x.y=1") in calls
+    assert (f"suggest {out}/base_seed0 --budget 23 --score disagreement --spread --seed 0 --out "
+            f"{out}/choice_disagreement_spread_seed0 --name 1_16+disagreement_spread23 --no-progress {common} x.y=1"
+            ) in calls
+    assert (f"train camvid_cpu {common} train.out_dir={out}/random_seed1 train.progress=false "
+            f"data.split_dir={out}/choice_random_seed1/splits data.split=1_16+random23 train.seed=1 x.y=1") in calls
+    # every base run precedes every choice: the choices read the base checkpoints
+    first_suggest = next(i for i, c in enumerate(calls) if c.startswith("suggest "))
+    assert all(i < first_suggest for i, c in enumerate(calls) if "out_dir=" in c and "/base_seed" in c)
+    [aggregate] = [c for c in calls if c.startswith("aggregate ")]
+    runs = sorted(aggregate.split()[1:-4])
+    assert runs == sorted(f"{out}/{n}_seed{s}" for n in ("base", "random", "disagreement_spread") for s in (0, 1))
+    assert row((out / "paired.md").read_text(), "Paired difference", "disagreement_spread") == ["+0.00", "+0.00",
+                                                                                                "+0.00"]
+    assert len((out / "walltime.txt").read_text().splitlines()) == 6

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The label advisor's proof by simulation on CamVid, where every training image has a mask:
+#   nohup bash benchmarks/suggest_simulation.sh > runs/suggest_sim.log 2>&1 &
+# For each seed: train CONFIG (GTA-Seg) on the BASE split (1_16: 23 labeled), let `gtaseg suggest`
+# choose BUDGET more images with each score, train CONFIG again on each new split (same seed), and
+# score every run's last teacher on the 233 test images. Then `gtaseg aggregate` writes the
+# mean ± std and per-class table, and benchmarks/paired.py the per-seed differences against random.
+#   SEEDS="0 1 2"
+#   SCORES="disagreement entropy random"   a score+spread entry (e.g. disagreement+spread) adds --spread
+#   BUDGET=23  BASE=1_16                   the shipped 1_8 is one more random draw of 23 (1_16 + 23 = 46)
+#   JOBS=4  EXTRA="train.device=cuda data.num_workers=2"   runs at once; overrides added to every run
+#   OUT=runs/suggest_sim  CAMVID_ROOT=../shared/data/camvid  CONFIG=camvid_cpu
+# --score random draws with --seed SEED, so each seed has its own random choice.
+set -euo pipefail
+export ROOT=${CAMVID_ROOT:-../shared/data/camvid} OUT=${OUT:-runs/suggest_sim} EXTRA=${EXTRA:-}
+export CONFIG=${CONFIG:-camvid_cpu} BUDGET=${BUDGET:-23} BASE=${BASE:-1_16}
+SEEDS=${SEEDS:-"0 1 2"}
+SCORES=${SCORES:-"disagreement entropy random"}
+JOBS=${JOBS:-1}
+HERE=$(cd "$(dirname "$0")" && pwd)
+
+train_and_score() {  # DIR LOG ARGS...: train CONFIG into DIR, then score it on test
+  local dir=$1 log=$2 start
+  shift 2
+  start=$(date +%s)
+  # shellcheck disable=SC2086  # EXTRA is a word list
+  if ! gtaseg train "$CONFIG" data.root="$ROOT" train.out_dir="$dir" train.progress=false "$@" $EXTRA > "$log" 2>&1
+  then
+    echo "$dir: training failed, see $log" >&2; return 1
+  fi
+  echo "$dir train_wall_s $(( $(date +%s) - start ))" >> "$OUT/walltime.txt"
+  # shellcheck disable=SC2086
+  gtaseg eval "$dir/checkpoints/latest.pt" data.root="$ROOT" data.eval_split=test $EXTRA >> "$log" 2>&1
+  echo "$dir $(tail -1 "$log")"
+}
+
+base_run() {  # SEED
+  train_and_score "$OUT/base_seed$1" "$OUT/logs/base_seed$1.log" data.split="$BASE" train.seed="$1"
+}
+
+choose_and_train() {  # SCORE[+spread]:SEED
+  local item=${1%%:*} seed=${1##*:} score spread=() name
+  score=${item%+spread}
+  if [[ $item == *+spread ]]; then spread=(--spread); fi
+  name=${item/+/_}
+  local choice=$OUT/choice_${name}_seed$seed split=${BASE}+${name}${BUDGET}
+  # shellcheck disable=SC2086
+  if ! gtaseg suggest "$OUT/base_seed$seed" --budget "$BUDGET" --score "$score" "${spread[@]}" --seed "$seed" \
+      --out "$choice" --name "$split" --no-progress data.root="$ROOT" $EXTRA > "$OUT/logs/choice_${name}_seed$seed.log" 2>&1
+  then
+    echo "$choice: suggest failed, see $OUT/logs/choice_${name}_seed$seed.log" >&2; return 1
+  fi
+  train_and_score "$OUT/${name}_seed$seed" "$OUT/logs/${name}_seed$seed.log" data.split_dir="$choice/splits" \
+    data.split="$split" train.seed="$seed"
+}
+export -f train_and_score base_run choose_and_train
+
+mkdir -p "$OUT/logs"
+status=0
+# shellcheck disable=SC2086
+printf '%s\n' $SEEDS | xargs -P "$JOBS" -I{} bash -c 'base_run {}' || status=$?
+pairs=()
+for seed in $SEEDS; do
+  [[ -f $OUT/base_seed$seed/checkpoints/latest.pt ]] || continue
+  for item in $SCORES; do pairs+=("$item:$seed"); done
+done
+if (( ${#pairs[@]} )); then
+  printf '%s\n' "${pairs[@]}" | xargs -P "$JOBS" -I{} bash -c 'choose_and_train {}' || status=$?
+fi
+runs=()
+for dir in "$OUT"/*_seed*; do
+  [[ -d $dir && $(basename "$dir") != choice_* ]] && runs+=("$dir")
+done
+gtaseg aggregate "${runs[@]}" --split test --out "$OUT/table.md" || status=$?
+if [[ " $SCORES " == *" random "* ]]; then
+  python "$HERE/paired.py" "${runs[@]}" --ref random > "$OUT/paired.md" || status=$?
+fi
+exit $status
