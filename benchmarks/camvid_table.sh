@@ -36,11 +36,13 @@ one_run() {
     gta_epochwarmup) args="method.name=gta method.warmup_iters=-1" ;;  # warm-up of one epoch (80 iterations)
     gta_nocutmix) args="method.name=gta method.cutmix_prob=0" ;;       # no CutMix (the paper names none)
     mean_teacher_noreweight) args="method.name=mean_teacher method.reweight=none" ;;  # Table 4 row 2
+    gta_fp) args="method.name=gta method.assistant_fp=0.5" ;;    # the assistant also learns on dropped-out features
+    gta_uni) args="method.name=gta method.perturb=true method.assistant_fp=0.5" ;;  # UniMatch's perturbations, on A
     unimatch) args="method.name=unimatch" ;;                           # UniMatch with the recipe's warm-up and CutMix
     unimatch_nowarmup) args="method.name=unimatch method.warmup_iters=0" ;;  # UniMatch as its paper: no warm-up
     *) echo "unknown run name '$name' in RUNS; choose sup_only, mean_teacher, gta, mt_ema, gta_all," \
          "gta_noreweight, gta_noperturb, gta_noclass, gta_perturb, gta_class, gta_epochwarmup, gta_nocutmix," \
-         "mean_teacher_noreweight," \
+         "mean_teacher_noreweight, gta_fp, gta_uni," \
          "unimatch or unimatch_nowarmup" >&2
        return 1 ;;
   esac

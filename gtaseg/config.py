@@ -91,6 +91,7 @@ class MethodConfig:
     cutmix_prob: float = 0.0  # unlabeled CutMix probability (official code: 0.5)
     perturb: bool = False  # strong photometric perturbation of the view that learns from pseudo labels
     fp_dropout: float = 0.5  # unimatch: channel dropout of the feature-perturbed pass (its paper: 0.5)
+    assistant_fp: float = 0.0  # gta: channel dropout of a feature-perturbed pass of the assistant (UniMatch's); 0: off
     confidence_pass: Literal["clean", "mixed"] = "clean"  # clean: eval pass, unmixed; mixed: official train pass
     joint_forward: bool = False  # one forward of labeled+unlabeled (BatchNorm sees both): S and A in gta
                                  # (official code), S in mean_teacher; false: separate forwards
@@ -357,8 +358,9 @@ def validate(cfg: Config) -> None:
     if cfg.data.num_workers < -1:
         raise ConfigError(f"config key 'data.num_workers': {cfg.data.num_workers} "
                           "must be >= 0, or -1 for the machine's share")
-    if not 0 <= cfg.method.fp_dropout < 1:
-        raise ConfigError(f"config key 'method.fp_dropout': {cfg.method.fp_dropout} must be in [0, 1)")
+    for key in ("fp_dropout", "assistant_fp"):
+        if not 0 <= getattr(cfg.method, key) < 1:
+            raise ConfigError(f"config key 'method.{key}': {getattr(cfg.method, key)} must be in [0, 1)")
     if cfg.method.cutmix_prob > 1:
         raise ConfigError(f"config key 'method.cutmix_prob': {cfg.method.cutmix_prob} must be in [0, 1]")
     if not 0 <= cfg.method.drop_percent < 100:

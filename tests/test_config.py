@@ -80,6 +80,8 @@ def test_folder_named_like_a_builtin_does_not_hide_it(tmp_path, monkeypatch):
     ("data.unlabeled_batch_size=0", "'data.unlabeled_batch_size': 0 must be > 0"),
     ("eval.crop_size=0", "'eval.crop_size': 0 must be > 0"),
     ("method.cutmix_prob=1.5", "'method.cutmix_prob': 1.5 must be in [0, 1]"),
+    ("method.fp_dropout=1", "'method.fp_dropout': 1.0 must be in [0, 1)"),
+    ("method.assistant_fp=-0.1", "'method.assistant_fp': -0.1 must be in [0, 1)"),
     ("data.scale_range=[0.5, nan]", "'data.scale_range'"),
 ])  # fmt: skip
 def test_values_that_would_crash_later_fail_at_load_time(override, message):

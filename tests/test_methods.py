@@ -199,3 +199,19 @@ def test_one_epoch_is_a_pass_over_the_unlabeled_set(tmp_path):
     data = build_datasets(cfg.data)
     assert iters_per_epoch(cfg, data, world=1) == 30 / 4
     assert iters_per_epoch(cfg, data, world=2) == 30 / 8
+
+
+def test_assistant_feature_perturbation_adds_a_dropped_out_pass_with_the_same_labels(monkeypatch):
+    import gtaseg.methods.gta as gta
+
+    method, models = make("gta", "method.assistant_fp=0.5", "method.unsup_weight=2", warmup=0)
+    forwards, losses = [], []
+    forward, ce = models["assistant"].forward, gta.pseudo_label_ce
+    monkeypatch.setattr(models["assistant"], "forward", lambda x, **kw: forwards.append(kw) or forward(x, **kw))
+    monkeypatch.setattr(gta, "pseudo_label_ce", lambda logits, pl: losses.append((logits, pl, ce(logits, pl)))
+                        or losses[-1][2])
+    out = method.train_step(*batch(0), 0)
+    assert forwards == [{"fp_dropout": 0.5}]
+    (clean, pl1, l1), (dropped, pl2, l2) = losses
+    assert pl1 is pl2 and clean.shape == dropped.shape == (2, 3, 32, 32) and not torch.allclose(clean, dropped)
+    assert out["loss/assistant"] == pytest.approx(float(2 * (l1 + l2) / 2))

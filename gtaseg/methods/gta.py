@@ -74,10 +74,13 @@ class GTA(TeacherMethod):
         # 4-5. Teacher pseudo labels (Eq. 1-2, no gradient), re-weighted by confidence (Eq. 6)
         x_u, pl, stats = self.teach(labeled, unlabeled)
 
-        # 6-7. The assistant learns from pseudo labels only: L_u (Eq. 7), SGD step (Eq. 8)
+        # 6-7. The assistant learns from pseudo labels only: L_u (Eq. 7), SGD step (Eq. 8). With
+        # method.assistant_fp the same labels also teach its prediction from dropped-out features
+        # (UniMatch's feature perturbation, from the same predictor pass); the two terms weigh 1/2 each.
         with self.autocast():
-            logits_u = assistant(torch.cat([x_l, x_u]))[n_l:] if m.joint_forward else assistant(x_u)
-            loss_u = m.unsup_weight * pseudo_label_ce(logits_u, pl)
+            x_a = torch.cat([x_l, x_u]) if m.joint_forward else x_u
+            outs = assistant(x_a, fp_dropout=m.assistant_fp) if m.assistant_fp else (assistant(x_a),)
+            loss_u = m.unsup_weight * sum(pseudo_label_ce(o[-len(x_u):], pl) for o in outs) / len(outs)
         assistant.step(loss_u)
 
         # 8. Representation knowledge transmission (Eq. 9): student f <- EMA of assistant f
