@@ -214,4 +214,4 @@ def test_assistant_feature_perturbation_adds_a_dropped_out_pass_with_the_same_la
     assert forwards == [{"fp_dropout": 0.5}]
     (clean, pl1, l1), (dropped, pl2, l2) = losses
     assert pl1 is pl2 and clean.shape == dropped.shape == (2, 3, 32, 32) and not torch.allclose(clean, dropped)
-    assert out["loss/assistant"] == pytest.approx(float(2 * (l1 + l2) / 2))
+    assert out["loss/assistant"] == pytest.approx(float(2 * (l1 + l2).detach() / 2))
