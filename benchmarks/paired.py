@@ -20,6 +20,7 @@ from pathlib import Path
 
 from gtaseg.aggregate import group_name
 from gtaseg.evalfile import find_eval
+from gtaseg.report import read_metrics
 from gtaseg.roles import stand_in
 
 
@@ -30,8 +31,7 @@ def seed_of(run: Path) -> int:
 
 def last_validation(run: Path, model: str) -> float:
     """The final in-training validation mIoU of `model` (the run's last 'eval' row of metrics.jsonl)."""
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    evals = [r for r in rows if r.get("kind") == "eval"]
+    evals = [r for r in read_metrics(run / "metrics.jsonl")[0] if r.get("kind") == "eval"]
     held = {k.split("/", 1)[1] for r in evals for k in r if k.startswith("miou/")}
     try:
         name = stand_in(model, held)  # a sup_only run's student answers for its teacher

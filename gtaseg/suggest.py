@@ -32,7 +32,7 @@ import shlex
 import shutil
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -281,7 +281,7 @@ def analyse(models: dict[str, nn.Module], image: Tensor, job: Job, embed: bool, 
     """Score maps of one uint8 [3, H, W] image at full resolution."""
     k = int(job.state["num_classes"])
     x = image[None].to(device).float().div_(255)
-    with feature_means(models["teacher"]) as means:
+    with feature_means(models["teacher"]) if embed else nullcontext([]) as means:
         probs = {"teacher": probs_of(models["teacher"], x, job.cfg, k)}
     for role in SCORE_MODELS[job.score][1:]:
         probs[role] = probs_of(models[role], x, job.cfg, k)
