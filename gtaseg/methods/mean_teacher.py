@@ -25,7 +25,7 @@ class MeanTeacher(TeacherMethod):
         # Eq. 3: pseudo labels from the teacher (no gradient)
         x_u, pl, stats = self.teach(labeled, unlabeled)
         # Eq. 4: loss = L_s + mu * L_u; one forward of labeled + unlabeled only with joint_forward,
-        # so that by default the student's BatchNorm sees labeled batches alone, as in gta
+        # so that by default each batch is normalised by its own BatchNorm statistics, as gta's learners are
         with self.autocast():
             if self.cfg.method.joint_forward:
                 logits_l, logits_u = student(torch.cat([x_l, x_u])).split([len(x_l), len(x_u)])
