@@ -39,7 +39,7 @@ one_run() {
     gta_fp) args="method.name=gta method.assistant_fp=0.5" ;;    # the assistant also learns on dropped-out features
     gta_uni) args="method.name=gta method.perturb=true method.assistant_fp=0.5" ;;  # UniMatch's perturbations, on A
     unimatch) args="method.name=unimatch" ;;                           # UniMatch with the recipe's warm-up and CutMix
-    unimatch_eq) args="method.name=unimatch train.iters=1190" ;;      # the same at camvid_cpu GTA-Seg wall time (docs/performance.md)
+    unimatch_eq) args="method.name=unimatch train.iters=1190" ;;      # at GTA-Seg's camvid_cpu wall time (docs/performance.md)
     unimatch_nowarmup) args="method.name=unimatch method.warmup_iters=0" ;;  # UniMatch as its paper: no warm-up
     *) echo "unknown run name '$name' in RUNS; choose sup_only, mean_teacher, gta, mt_ema, gta_all," \
          "gta_noreweight, gta_noperturb, gta_noclass, gta_perturb, gta_class, gta_epochwarmup, gta_nocutmix," \
