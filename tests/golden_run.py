@@ -23,7 +23,7 @@ OVERRIDES = [
 SKIP = ("time", "it_per_s")  # wall-clock values
 
 
-def golden_metrics(method: str) -> list[dict]:
+def golden_metrics(method: str, extra: tuple[str, ...] = ()) -> list[dict]:
     """metrics.jsonl of a 24-iteration run of `method` on the demo data, without wall-clock values."""
     import torch
 
@@ -32,7 +32,7 @@ def golden_metrics(method: str) -> list[dict]:
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as out:
-        train(load_config("demo", [*OVERRIDES, f"method.name={method}", f"train.out_dir={out}"]))
+        train(load_config("demo", [*OVERRIDES, *extra, f"method.name={method}", f"train.out_dir={out}"]))
         rows = [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
     return [{k: v for k, v in row.items() if k not in SKIP} for row in rows]
 
