@@ -8,7 +8,8 @@
 #   JOBS=4                    runs at once (default 1; a GPU has room for several)
 #   EXTRA="train.device=cuda data.num_workers=2"   overrides added to every run
 #   OUT=runs/camvid  CAMVID_ROOT=../shared/data/camvid  TABLE=docs/results_table.md
-#   CONFIG=camvid_cpu_v1      the built-in config to train (default camvid_cpu)
+#   CONFIG=camvid_cpu_v1      the built-in config to train (default camvid_cpu; camvid_cpu_laplace: the
+#                             2100-iteration figures made with the paper's re-weighting)
 #   SEQUENCES=0               skip the per-sequence test scores (benchmarks/camvid_sequences.py)
 set -euo pipefail
 export ROOT=${CAMVID_ROOT:-../shared/data/camvid} OUT=${OUT:-runs/camvid} EXTRA=${EXTRA:-}
@@ -16,9 +17,9 @@ TABLE=${TABLE:-docs/results_table.md}
 export CONFIG=${CONFIG:-camvid_cpu}  # camvid_cpu_700: the 700-iteration tables; camvid_cpu_v1: docs/results_v1.md
 JOBS=${JOBS:-1}
 RUNS=${RUNS:-"sup_only:0 mean_teacher:0 gta:0 sup_only:1 mean_teacher:1 gta:1 sup_only:2 mean_teacher:2 gta:2
-  mt_ema:0 gta_noreweight:0 gta_all:0 gta_perturb:0 gta_class:0
-  mt_ema:1 gta_noreweight:1 gta_all:1 gta_perturb:1 gta_class:1
-  mt_ema:2 gta_noreweight:2 gta_all:2 gta_perturb:2 gta_class:2"}
+  mt_ema:0 gta_laplace:0 gta_all:0 gta_perturb:0 gta_class:0
+  mt_ema:1 gta_laplace:1 gta_all:1 gta_perturb:1 gta_class:1
+  mt_ema:2 gta_laplace:2 gta_all:2 gta_perturb:2 gta_class:2"}
 SEQUENCES=${SEQUENCES:-1}  # 1: also score each run's test split per sequence (Seq05VD, 0001TP)
 
 one_run() {
@@ -28,7 +29,8 @@ one_run() {
     sup_only | mean_teacher | gta) args="method.name=${name%_x3}" ;;
     mt_ema) args="method.name=mean_teacher method.unsup_weight=0" ;;  # control: SupOnly + EMA teacher
     gta_all) args="method.name=gta method.transfer=all" ;;          # "Original EMA" (Table 5)
-    gta_noreweight) args="method.name=gta method.reweight=none" ;;  # no re-weighting (Table 4/9)
+    gta_noreweight) args="method.name=gta method.reweight=none" ;;  # no re-weighting (Table 4/9; camvid_cpu's)
+    gta_laplace) args="method.name=gta method.reweight=laplace" ;;  # the paper's re-weighting (Eq. 6)
     gta_noperturb) args="method.name=gta method.perturb=false" ;;   # no strong perturbation
     gta_noclass) args="method.name=gta method.drop_scope=batch" ;;  # the paper's batch-wide drop
     gta_perturb) args="method.name=gta method.perturb=true" ;;      # strong perturbation (camvid_cpu_700 has it)
@@ -42,7 +44,7 @@ one_run() {
     unimatch_eq) args="method.name=unimatch train.iters=1190" ;;      # at GTA-Seg's camvid_cpu wall time (docs/performance.md)
     unimatch_nowarmup) args="method.name=unimatch method.warmup_iters=0" ;;  # UniMatch as its paper: no warm-up
     *) echo "unknown run name '$name' in RUNS; choose sup_only, mean_teacher, gta, mt_ema, gta_all," \
-         "gta_noreweight, gta_noperturb, gta_noclass, gta_perturb, gta_class, gta_epochwarmup, gta_nocutmix," \
+         "gta_noreweight, gta_laplace, gta_noperturb, gta_noclass, gta_perturb, gta_class, gta_epochwarmup, gta_nocutmix," \
          "mean_teacher_noreweight, gta_fp, gta_uni," \
          "unimatch, unimatch_eq or unimatch_nowarmup" >&2
        return 1 ;;

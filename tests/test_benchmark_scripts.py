@@ -27,10 +27,11 @@ def run_table(tmp_path: Path, runs: str, extra: str = "") -> tuple[subprocess.Co
 
 
 def test_run_names_map_to_overrides(tmp_path):
-    proc, calls = run_table(tmp_path, "gta_all:1 sup_only_x3:0 unimatch_eq:2", extra="train.device=cuda")
+    proc, calls = run_table(tmp_path, "gta_all:1 sup_only_x3:0 unimatch_eq:2 gta_laplace:0",
+                            extra="train.device=cuda")
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "out"
-    runs = f"{out}/gta_all_seed1 {out}/sup_only_x3_seed0 {out}/unimatch_eq_seed2"
+    runs = f"{out}/gta_all_seed1 {out}/gta_laplace_seed0 {out}/sup_only_x3_seed0 {out}/unimatch_eq_seed2"
     assert f"aggregate {runs} --split test --out {tmp_path}/table.md" in calls
     trains = [c for c in calls if c.startswith("train ")]
     camvid = "camvid_cpu data.root=/data/camvid data.split=1_8"
@@ -40,10 +41,12 @@ def test_run_names_map_to_overrides(tmp_path):
             f"train.progress=false method.name=sup_only train.iters=2100 train.device=cuda") in trains
     assert (f"train {camvid} train.seed=2 train.out_dir={out}/unimatch_eq_seed2 "  # GTA-Seg's wall time
             f"train.progress=false method.name=unimatch train.iters=1190 train.device=cuda") in trains
+    assert (f"train {camvid} train.seed=0 train.out_dir={out}/gta_laplace_seed0 "  # the paper's re-weighting
+            f"train.progress=false method.name=gta method.reweight=laplace train.device=cuda") in trains
     evals = [c for c in calls if c.startswith("eval ")]
     assert (f"eval {out}/gta_all_seed1/checkpoints/latest.pt "
             "data.root=/data/camvid data.eval_split=test train.device=cuda") in evals
-    assert len((out / "walltime.txt").read_text().splitlines()) == 3
+    assert len((out / "walltime.txt").read_text().splitlines()) == 4
 
 
 def test_unknown_run_name_fails_and_lists_choices(tmp_path):

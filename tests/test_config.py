@@ -119,3 +119,12 @@ def test_configs_prints_the_resolved_config(capsys):
     assert printed["train"]["lr"] == 0.02 and printed["train"]["iters"] == 700  # the override and the file
     assert printed["method"]["perturb"] is True and printed["method"]["cutmix_prob"] == 0.5  # and its base's
     assert printed["method"]["transfer_decay"] == 0.99  # keys the file does not set, with their defaults
+
+
+def test_configs_kept_for_old_figures_differ_from_camvid_cpu_only_where_they_say():
+    # camvid_cpu dropped the paper's re-weighting; the configs of the figures made with it keep it.
+    new, laplace = to_dict(load_config("camvid_cpu")), to_dict(load_config("camvid_cpu_laplace"))
+    assert new["method"]["reweight"] == "none" and laplace["method"]["reweight"] == "laplace"
+    assert load_config("camvid_cpu_700").method.reweight == "laplace"
+    differ = {(sec, k) for sec in new for k in new[sec] if new[sec][k] != laplace[sec][k]}
+    assert differ == {("method", "reweight"), ("train", "out_dir")}
