@@ -11,6 +11,8 @@
 #   JOBS=4  EXTRA="train.device=cuda data.num_workers=2"   runs at once; overrides added to every run
 #   OUT=runs/suggest_sim  CAMVID_ROOT=../shared/data/camvid  CONFIG=camvid_cpu
 # --score random draws with --seed SEED, so each seed has its own random choice.
+# Re-running skips what is done (a run with eval/test_teacher.json, a choice with chosen.txt), so the
+# twelve runs can be spread over several sittings: SEEDS=0 SCORES=disagreement, then SCORES=random, ...
 set -euo pipefail
 export ROOT=${CAMVID_ROOT:-../shared/data/camvid} OUT=${OUT:-runs/suggest_sim} EXTRA=${EXTRA:-}
 export CONFIG=${CONFIG:-camvid_cpu} BUDGET=${BUDGET:-23} BASE=${BASE:-1_16}
@@ -22,6 +24,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 train_and_score() {  # DIR LOG ARGS...: train CONFIG into DIR, then score it on test
   local dir=$1 log=$2 start
   shift 2
+  if [[ -f $dir/eval/test_teacher.json ]]; then echo "$dir: already trained and scored, skipped"; return 0; fi
   start=$(date +%s)
   # shellcheck disable=SC2086  # EXTRA is a word list
   if ! gtaseg train "$CONFIG" data.root="$ROOT" train.out_dir="$dir" train.progress=false "$@" $EXTRA > "$log" 2>&1
@@ -45,7 +48,9 @@ choose_and_train() {  # SCORE[+spread]:SEED
   name=${item/+/_}
   local choice=$OUT/choice_${name}_seed$seed split=${BASE}+${name}${BUDGET}
   # shellcheck disable=SC2086
-  if ! gtaseg suggest "$OUT/base_seed$seed" --budget "$BUDGET" --score "$score" "${spread[@]}" --seed "$seed" \
+  if [[ -f $choice/chosen.txt ]]; then
+    echo "$choice: already chosen, reused"
+  elif ! gtaseg suggest "$OUT/base_seed$seed" --budget "$BUDGET" --score "$score" "${spread[@]}" --seed "$seed" \
       --out "$choice" --name "$split" --no-progress data.root="$ROOT" $EXTRA > "$OUT/logs/choice_${name}_seed$seed.log" 2>&1
   then
     echo "$choice: suggest failed, see $OUT/logs/choice_${name}_seed$seed.log" >&2; return 1

@@ -152,3 +152,30 @@ def test_suggest_simulation_chooses_per_seed_and_trains_on_the_new_splits(tmp_pa
     assert row((out / "paired.md").read_text(), "Paired difference", "disagreement_spread") == ["+0.00", "+0.00",
                                                                                                 "+0.00"]
     assert len((out / "walltime.txt").read_text().splitlines()) == 6
+
+
+def test_suggest_simulation_rerun_skips_finished_runs_and_choices(tmp_path):
+    record, out = tmp_path / "calls.txt", tmp_path / "out"
+    fake = tmp_path / "bin" / "gtaseg"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_GTASEG.format(record=record))
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "OUT": str(out), "SEEDS": "0",
+           "CAMVID_ROOT": "/data/camvid"}
+    script = ["bash", str(SCRIPT.with_name("suggest_simulation.sh"))]
+    first = subprocess.run(script, env={**env, "SCORES": "disagreement"}, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    (out / "choice_disagreement_seed0").mkdir()  # the fake suggest writes nothing; a real one leaves chosen.txt
+    (out / "choice_disagreement_seed0" / "chosen.txt").write_text("0001TP_006690\n")
+    record.unlink()
+    # a later sitting adds the random control: only its choice and its run are new work
+    second = subprocess.run(script, env={**env, "SCORES": "disagreement random"}, capture_output=True, text=True,
+                            timeout=60)
+    assert second.returncode == 0, second.stderr
+    calls = [c.split()[0] + " " + next((a for a in c.split() if a.startswith(("train.out_dir=", "--out"))), "")
+             for c in record.read_text().splitlines() if c.startswith(("train ", "suggest "))]
+    assert [c for c in calls if c.startswith("train")] == [f"train train.out_dir={out}/random_seed0"]
+    assert len([c for c in calls if c.startswith("suggest")]) == 1
+    assert f"{out}/base_seed0: already trained and scored, skipped" in second.stdout
+    assert f"{out}/choice_disagreement_seed0: already chosen, reused" in second.stdout
+    assert len((out / "walltime.txt").read_text().splitlines()) == 3  # base, disagreement, random: once each
