@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -184,6 +186,31 @@ def test_spread_fills_the_budget_with_the_best_skipped():
     assert advisor.select(scores, 2, same) == [0, 3]
     assert advisor.select(scores, 3, same) == [0, 1, 3]  # too few distinct: the best skipped fills in
     assert advisor.select(scores, 2) == [0, 1]
+
+
+def test_spread_similarity_benchmark_finds_the_duplicate(run, tmp_path):
+    """benchmarks/spread_similarity.py embeds a ranking's top as --spread does: an exact copy is 1.00 alike
+    and is never picked beside its original."""
+    root = tmp_path / "data"
+    unlabeled = make_folder(root)
+    overrides = folder_overrides(root)
+    top = unlabeled[3]
+    shutil.copyfile(root / "images" / f"{top}.png", root / "images" / "dup.png")
+    shutil.copyfile(root / "masks" / f"{top}.png", root / "masks" / "dup.png")
+    with open(root / "splits/s/unlabeled.txt", "a") as f:
+        f.write("dup\n")
+    order = [top, "dup", *[u for u in unlabeled if u != top]]
+    ranking = tmp_path / "ranking.csv"
+    ranking.write_text("rank,id,score,chosen\n" + "".join(f"{i + 1},{n},{1 - i / 10:.1f},0\n"
+                                                           for i, n in enumerate(order)))
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "spread_similarity.py"
+    out = subprocess.run([sys.executable, str(script), str(run), str(ranking), "--top", "9", "--budget", "2",
+                          *overrides], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "to its nearest other image:" in lines[0] and "max 1.00" in lines[0]
+    [strict] = [line for line in lines if line.startswith("--similarity 0.95:")]
+    assert "dup" not in strict and ("skipped" in strict or "distinct" in strict)
 
 
 # ------------------------------------------------------------------------------ (6) errors
