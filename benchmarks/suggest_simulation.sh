@@ -6,7 +6,8 @@
 # score every run's last teacher on the 233 test images. Then `gtaseg aggregate` writes the
 # mean ± std and per-class table, and benchmarks/paired.py the per-seed differences against random.
 #   SEEDS="0 1 2"
-#   SCORES="disagreement entropy random"   a score+spread entry (e.g. disagreement+spread) adds --spread
+#   SCORES="disagreement entropy random"   a score+spread entry (e.g. disagreement+spread) adds --spread;
+#                                          score+spread=SIM (e.g. disagreement+spread=0.8) also --similarity SIM
 #   BUDGET=23  BASE=1_16                   the shipped 1_8 is one more random draw of 23 (1_16 + 23 = 46)
 #   JOBS=4  EXTRA="train.device=cuda data.num_workers=2"   runs at once; overrides added to every run
 #   OUT=runs/suggest_sim  CAMVID_ROOT=../shared/data/camvid  CONFIG=camvid_cpu
@@ -41,12 +42,19 @@ base_run() {  # SEED
   train_and_score "$OUT/base_seed$1" "$OUT/logs/base_seed$1.log" data.split="$BASE" train.seed="$1"
 }
 
-choose_and_train() {  # SCORE[+spread]:SEED
-  local item=${1%%:*} seed=${1##*:} score spread=() name
-  score=${item%+spread}
-  if [[ $item == *+spread ]]; then spread=(--spread); fi
+choose_and_train() {  # SCORE[+spread[=SIMILARITY]]:SEED
+  local item=${1%%:*} seed=${1##*:} score spread=() name sep=""
+  score=${item%%+*}
+  case ${item#"$score"} in
+    "") ;;
+    +spread) spread=(--spread) ;;
+    +spread=*) spread=(--spread --similarity "${item#*=}") ;;
+    *) echo "unknown entry '$item' in SCORES; write SCORE, SCORE+spread or SCORE+spread=SIMILARITY" >&2; return 1 ;;
+  esac
   name=${item/+/_}
-  local choice=$OUT/choice_${name}_seed$seed split=${BASE}+${name}${BUDGET}
+  name=${name/=/}  # disagreement+spread=0.8 -> disagreement_spread0.8
+  if [[ $name == *[0-9] ]]; then sep=_; fi  # keep a similarity apart from the budget in the split's name
+  local choice=$OUT/choice_${name}_seed$seed split=${BASE}+${name}${sep}${BUDGET}
   # shellcheck disable=SC2086
   if [[ -f $choice/chosen.txt ]]; then
     echo "$choice: already chosen, reused"

@@ -179,3 +179,24 @@ def test_suggest_simulation_rerun_skips_finished_runs_and_choices(tmp_path):
     assert f"{out}/base_seed0: already trained and scored, skipped" in second.stdout
     assert f"{out}/choice_disagreement_seed0: already chosen, reused" in second.stdout
     assert len((out / "walltime.txt").read_text().splitlines()) == 3  # base, disagreement, random: once each
+
+
+def test_suggest_simulation_passes_a_similarity_and_rejects_unknown_entries(tmp_path):
+    record, out = tmp_path / "calls.txt", tmp_path / "out"
+    fake = tmp_path / "bin" / "gtaseg"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_GTASEG.format(record=record))
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "OUT": str(out), "SEEDS": "0",
+           "SCORES": "entropy+spread=0.8 entropy+sprd", "CAMVID_ROOT": "/data/camvid"}
+    proc = subprocess.run(["bash", str(SCRIPT.with_name("suggest_simulation.sh"))], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode != 0  # the misspelt entry fails the sitting, after the valid one ran
+    assert "unknown entry 'entropy+sprd' in SCORES; write SCORE, SCORE+spread or SCORE+spread=SIMILARITY" in proc.stderr
+    calls = record.read_text().splitlines()
+    assert (f"suggest {out}/base_seed0 --budget 23 --score entropy --spread --similarity 0.8 --seed 0 --out "
+            f"{out}/choice_entropy_spread0.8_seed0 --name 1_16+entropy_spread0.8_23 --no-progress "
+            "data.root=/data/camvid") in calls
+    assert any(f"train.out_dir={out}/entropy_spread0.8_seed0" in c and "data.split=1_16+entropy_spread0.8_23" in c
+               for c in calls)
+    assert not any("sprd" in c for c in calls)
