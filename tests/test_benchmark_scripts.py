@@ -121,16 +121,23 @@ echo "mIoU: 1.00"
 """
 
 
-def test_suggest_simulation_chooses_per_seed_and_trains_on_the_new_splits(tmp_path):
+def simulate(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, Path, Path]:
+    """Run suggest_simulation.sh with a fake gtaseg that records its calls; (process, calls file, OUT)."""
     record, out = tmp_path / "calls.txt", tmp_path / "out"
     fake = tmp_path / "bin" / "gtaseg"
-    fake.parent.mkdir()
-    fake.write_text(FAKE_GTASEG.format(record=record))
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "OUT": str(out), "SEEDS": "0 1",
-           "SCORES": "random disagreement+spread", "CAMVID_ROOT": "/data/camvid", "JOBS": "2", "EXTRA": "x.y=1"}
+    if not fake.exists():
+        fake.parent.mkdir()
+        fake.write_text(FAKE_GTASEG.format(record=record))
+        fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "OUT": str(out), "CAMVID_ROOT": "/data/camvid",
+           **env}
     proc = subprocess.run(["bash", str(SCRIPT.with_name("suggest_simulation.sh"))], env=env, capture_output=True,
                           text=True, timeout=60)
+    return proc, record, out
+
+
+def test_suggest_simulation_chooses_per_seed_and_trains_on_the_new_splits(tmp_path):
+    proc, record, out = simulate(tmp_path, SEEDS="0 1", SCORES="random disagreement+spread", JOBS="2", EXTRA="x.y=1")
     assert proc.returncode == 0, proc.stderr
     calls = record.read_text().splitlines()
     common = "data.root=/data/camvid"
@@ -155,22 +162,13 @@ def test_suggest_simulation_chooses_per_seed_and_trains_on_the_new_splits(tmp_pa
 
 
 def test_suggest_simulation_rerun_skips_finished_runs_and_choices(tmp_path):
-    record, out = tmp_path / "calls.txt", tmp_path / "out"
-    fake = tmp_path / "bin" / "gtaseg"
-    fake.parent.mkdir()
-    fake.write_text(FAKE_GTASEG.format(record=record))
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "OUT": str(out), "SEEDS": "0",
-           "CAMVID_ROOT": "/data/camvid"}
-    script = ["bash", str(SCRIPT.with_name("suggest_simulation.sh"))]
-    first = subprocess.run(script, env={**env, "SCORES": "disagreement"}, capture_output=True, text=True, timeout=60)
+    first, record, out = simulate(tmp_path, SEEDS="0", SCORES="disagreement")
     assert first.returncode == 0, first.stderr
     (out / "choice_disagreement_seed0").mkdir()  # the fake suggest writes nothing; a real one leaves chosen.txt
     (out / "choice_disagreement_seed0" / "chosen.txt").write_text("0001TP_006690\n")
     record.unlink()
     # a later sitting adds the random control: only its choice and its run are new work
-    second = subprocess.run(script, env={**env, "SCORES": "disagreement random"}, capture_output=True, text=True,
-                            timeout=60)
+    second, _, _ = simulate(tmp_path, SEEDS="0", SCORES="disagreement random")
     assert second.returncode == 0, second.stderr
     calls = [c.split()[0] + " " + next((a for a in c.split() if a.startswith(("train.out_dir=", "--out"))), "")
              for c in record.read_text().splitlines() if c.startswith(("train ", "suggest "))]
@@ -182,15 +180,7 @@ def test_suggest_simulation_rerun_skips_finished_runs_and_choices(tmp_path):
 
 
 def test_suggest_simulation_passes_a_similarity_and_rejects_unknown_entries(tmp_path):
-    record, out = tmp_path / "calls.txt", tmp_path / "out"
-    fake = tmp_path / "bin" / "gtaseg"
-    fake.parent.mkdir()
-    fake.write_text(FAKE_GTASEG.format(record=record))
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "OUT": str(out), "SEEDS": "0",
-           "SCORES": "entropy+spread=0.8 entropy+sprd", "CAMVID_ROOT": "/data/camvid"}
-    proc = subprocess.run(["bash", str(SCRIPT.with_name("suggest_simulation.sh"))], env=env, capture_output=True,
-                          text=True, timeout=60)
+    proc, record, out = simulate(tmp_path, SEEDS="0", SCORES="entropy+spread=0.8 entropy+sprd")
     assert proc.returncode != 0  # the misspelt entry fails the sitting, after the valid one ran
     assert "unknown entry 'entropy+sprd' in SCORES; write SCORE, SCORE+spread or SCORE+spread=SIMILARITY" in proc.stderr
     calls = record.read_text().splitlines()
