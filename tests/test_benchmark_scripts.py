@@ -139,8 +139,9 @@ def simulate(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, P
         fake.parent.mkdir()
         fake.write_text(FAKE_GTASEG.format(record=record))
         fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "OUT": str(out), "CAMVID_ROOT": "/data/camvid",
-           **env}
+    # the script runs benchmarks/paired.py with `python`: the interpreter under test, venv active or not
+    path = f"{fake.parent}:{Path(sys.executable).parent}:{os.environ['PATH']}"
+    env = {**os.environ, "PATH": path, "OUT": str(out), "CAMVID_ROOT": "/data/camvid", **env}
     proc = subprocess.run(["bash", str(SCRIPT.with_name("suggest_simulation.sh"))], env=env, capture_output=True,
                           text=True, timeout=60)
     return proc, record, out
