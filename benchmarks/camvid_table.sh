@@ -37,7 +37,7 @@ one_run() {
     gta_class) args="method.name=gta method.drop_scope=class" ;;    # the drop percentile per predicted class
     gta_t999) args="method.name=gta method.transfer_decay=0.999" ;;  # slower transmission (paper Table 8)
     gta_ramp) args="method.name=gta method.ema_schedule=ramp" ;;     # official: both EMAs ramp to 0.999
-    gta_head[0-9]* | sup_only_head[0-9]*)  # head LR xN (recipe x10; x1: the official non-VOC setting)
+    gta_head[0-9]* | sup_only_head[0-9]* | mean_teacher_head[0-9]*)  # head LR xN (recipe x10; x1: the official non-VOC setting)
       local base=${name%_x3}
       args="method.name=${base%_head*} train.head_lr_mult=${base##*_head}" ;;
     gta_epochwarmup) args="method.name=gta method.warmup_iters=-1" ;;  # warm-up of one epoch (80 iterations)
@@ -49,7 +49,7 @@ one_run() {
     unimatch_eq) args="method.name=unimatch train.iters=1190" ;;      # at GTA-Seg's camvid_cpu wall time (docs/performance.md)
     unimatch_nowarmup) args="method.name=unimatch method.warmup_iters=0" ;;  # UniMatch as its paper: no warm-up
     *) echo "unknown run name '$name' in RUNS; choose sup_only, mean_teacher, gta, mt_ema, gta_all," \
-         "gta_noreweight, gta_laplace, gta_noperturb, gta_noclass, gta_perturb, gta_class, gta_t999, gta_ramp, gta_headN, sup_only_headN (N: head LR multiplier)," \
+         "gta_noreweight, gta_laplace, gta_noperturb, gta_noclass, gta_perturb, gta_class, gta_t999, gta_ramp, gta_headN, sup_only_headN, mean_teacher_headN (N: head LR multiplier)," \
          "gta_epochwarmup, gta_nocutmix," \
          "mean_teacher_noreweight, gta_fp, gta_uni," \
          "unimatch, unimatch_eq or unimatch_nowarmup" >&2

@@ -50,7 +50,7 @@ def test_run_names_map_to_overrides(tmp_path):
 
 
 def test_head_lr_rows_keep_the_method(tmp_path):
-    proc, calls = run_table(tmp_path, "gta_head1:0 sup_only_head1:2 gta_head20_x3:1")
+    proc, calls = run_table(tmp_path, "gta_head1:0 sup_only_head1:2 gta_head20_x3:1 mean_teacher_head20:0")
     assert proc.returncode == 0, proc.stderr
     trains = [c for c in calls if c.startswith("train ")]
     assert any(c.endswith("gta_head1_seed0 train.progress=false method.name=gta train.head_lr_mult=1")
@@ -59,6 +59,8 @@ def test_head_lr_rows_keep_the_method(tmp_path):
                for c in trains), trains
     assert any(c.endswith("gta_head20_x3_seed1 train.progress=false method.name=gta train.head_lr_mult=20 "
                           "train.iters=2100") for c in trains), trains
+    assert any(c.endswith("mean_teacher_head20_seed0 train.progress=false method.name=mean_teacher "
+                          "train.head_lr_mult=20") for c in trains), trains
 
 
 def test_unknown_run_name_fails_and_lists_choices(tmp_path):
