@@ -8,8 +8,9 @@
 #   JOBS=4                    runs at once (default 1; a GPU has room for several)
 #   EXTRA="train.device=cuda data.num_workers=2"   overrides added to every run
 #   OUT=runs/camvid  CAMVID_ROOT=../shared/data/camvid  TABLE=docs/results_table.md
-#   CONFIG=camvid_cpu_v1      the built-in config to train (default camvid_cpu; camvid_cpu_laplace: the
-#                             2100-iteration figures made with the paper's re-weighting)
+#   CONFIG=camvid_cpu_v1      the built-in config to train (default camvid_cpu; camvid_cpu_x10: the
+#                             figures made at head LR x10; camvid_cpu_laplace: those with the paper's
+#                             re-weighting)
 #   SEQUENCES=0               skip the per-sequence test scores (benchmarks/camvid_sequences.py)
 set -euo pipefail
 export ROOT=${CAMVID_ROOT:-../shared/data/camvid} OUT=${OUT:-runs/camvid} EXTRA=${EXTRA:-}
@@ -37,7 +38,7 @@ one_run() {
     gta_class) args="method.name=gta method.drop_scope=class" ;;    # the drop percentile per predicted class
     gta_t999) args="method.name=gta method.transfer_decay=0.999" ;;  # slower transmission (paper Table 8)
     gta_ramp) args="method.name=gta method.ema_schedule=ramp" ;;     # official: both EMAs ramp to 0.999
-    gta_head[0-9]* | sup_only_head[0-9]* | mean_teacher_head[0-9]*)  # head LR xN (recipe x10; x1: the official non-VOC setting)
+    gta_head[0-9]* | sup_only_head[0-9]* | mean_teacher_head[0-9]*)  # head LR xN (camvid_cpu x20, camvid_cpu_x10 x10; x1: the official non-VOC setting)
       local base=${name%_x3}
       args="method.name=${base%_head*} train.head_lr_mult=${base##*_head}" ;;
     gta_epochwarmup) args="method.name=gta method.warmup_iters=-1" ;;  # warm-up of one epoch (80 iterations)
