@@ -36,7 +36,12 @@ one_run() {
     gta_noclass) args="method.name=gta method.drop_scope=batch" ;;  # the paper's batch-wide drop
     gta_perturb) args="method.name=gta method.perturb=true" ;;      # strong perturbation (camvid_cpu_700 has it)
     gta_class) args="method.name=gta method.drop_scope=class" ;;    # the drop percentile per predicted class
-    gta_t999) args="method.name=gta method.transfer_decay=0.999" ;;  # slower transmission (paper Table 8)
+    gta_t[0-9]*)  # transmission alpha 0.N (gta_t999: 0.999, the paper's Table 8; gta_t98: 0.98)
+      local base=${name%_x3}
+      args="method.name=gta method.transfer_decay=0.${base##*_t}" ;;
+    gta_drop[0-9]*)  # drop N % of the pseudo-label pixels instead of 20 (gta_drop0: keep every pixel)
+      local base=${name%_x3}
+      args="method.name=gta method.drop_percent=${base##*_drop}" ;;
     gta_ramp) args="method.name=gta method.ema_schedule=ramp" ;;     # official: both EMAs ramp to 0.999
     gta_head[0-9]* | sup_only_head[0-9]* | mean_teacher_head[0-9]*)  # head LR xN (camvid_cpu x20, camvid_cpu_x10 x10; x1: the official non-VOC setting)
       local base=${name%_x3}
@@ -50,7 +55,7 @@ one_run() {
     unimatch_eq) args="method.name=unimatch train.iters=1190" ;;      # at GTA-Seg's camvid_cpu wall time (docs/performance.md)
     unimatch_nowarmup) args="method.name=unimatch method.warmup_iters=0" ;;  # UniMatch as its paper: no warm-up
     *) echo "unknown run name '$name' in RUNS; choose sup_only, mean_teacher, gta, mt_ema, gta_all," \
-         "gta_noreweight, gta_laplace, gta_noperturb, gta_noclass, gta_perturb, gta_class, gta_t999, gta_ramp, gta_headN, sup_only_headN, mean_teacher_headN (N: head LR multiplier)," \
+         "gta_noreweight, gta_laplace, gta_noperturb, gta_noclass, gta_perturb, gta_class, gta_tN (transmission alpha 0.N), gta_dropN, gta_ramp, gta_headN, sup_only_headN, mean_teacher_headN (N: head LR multiplier)," \
          "gta_epochwarmup, gta_nocutmix," \
          "mean_teacher_noreweight, gta_fp, gta_uni," \
          "unimatch, unimatch_eq or unimatch_nowarmup" >&2

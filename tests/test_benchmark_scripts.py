@@ -63,6 +63,18 @@ def test_head_lr_rows_keep_the_method(tmp_path):
                           "train.head_lr_mult=20") for c in trains), trains
 
 
+def test_transmission_and_drop_rows_take_their_value_from_the_name(tmp_path):
+    proc, calls = run_table(tmp_path, "gta_t999:0 gta_t98_x3:1 gta_drop0:2")
+    assert proc.returncode == 0, proc.stderr
+    trains = [c for c in calls if c.startswith("train ")]
+    assert any(c.endswith("gta_t999_seed0 train.progress=false method.name=gta method.transfer_decay=0.999")
+               for c in trains), trains
+    assert any(c.endswith("gta_t98_x3_seed1 train.progress=false method.name=gta method.transfer_decay=0.98 "
+                          "train.iters=2100") for c in trains), trains
+    assert any(c.endswith("gta_drop0_seed2 train.progress=false method.name=gta method.drop_percent=0")
+               for c in trains), trains
+
+
 def test_unknown_run_name_fails_and_lists_choices(tmp_path):
     proc, calls = run_table(tmp_path, "gta:0 gta_typo:0 mt_ema:1")
     assert proc.returncode != 0
