@@ -25,9 +25,10 @@ SEQUENCES=${SEQUENCES:-1}  # 1: also score each run's test split per sequence (S
 
 one_run() {
   local name=${1%%:*} seed=${1##*:} args iters=""
-  if [[ $name == *_x3 ]]; then iters="train.iters=2100"; fi  # NAME_x3: 3x the iterations (budget study)
-  case ${name%_x3} in
-    sup_only | mean_teacher | gta) args="method.name=${name%_x3}" ;;
+  local base=${name%_x3}  # NAME_x3: 3x the iterations (budget study)
+  if [[ $name == *_x3 ]]; then iters="train.iters=2100"; fi
+  case $base in
+    sup_only | mean_teacher | gta) args="method.name=$base" ;;
     mt_ema) args="method.name=mean_teacher method.unsup_weight=0" ;;  # control: SupOnly + EMA teacher
     gta_all) args="method.name=gta method.transfer=all" ;;          # "Original EMA" (Table 5)
     gta_noreweight) args="method.name=gta method.reweight=none" ;;  # no re-weighting (Table 4/9; camvid_cpu's)
@@ -37,14 +38,11 @@ one_run() {
     gta_perturb) args="method.name=gta method.perturb=true" ;;      # strong perturbation (camvid_cpu_700 has it)
     gta_class) args="method.name=gta method.drop_scope=class" ;;    # the drop percentile per predicted class
     gta_t[0-9]*)  # transmission alpha 0.N (gta_t999: 0.999, the paper's Table 8; gta_t98: 0.98)
-      local base=${name%_x3}
       args="method.name=gta method.transfer_decay=0.${base##*_t}" ;;
     gta_drop[0-9]*)  # drop N % of the pseudo-label pixels instead of 20 (gta_drop0: keep every pixel)
-      local base=${name%_x3}
       args="method.name=gta method.drop_percent=${base##*_drop}" ;;
     gta_ramp) args="method.name=gta method.ema_schedule=ramp" ;;     # official: both EMAs ramp to 0.999
     gta_head[0-9]* | sup_only_head[0-9]* | mean_teacher_head[0-9]*)  # head LR xN (camvid_cpu x20, camvid_cpu_x10 x10; x1: the official non-VOC setting)
-      local base=${name%_x3}
       args="method.name=${base%_head*} train.head_lr_mult=${base##*_head}" ;;
     gta_epochwarmup) args="method.name=gta method.warmup_iters=-1" ;;  # warm-up of one epoch (80 iterations)
     gta_nocutmix) args="method.name=gta method.cutmix_prob=0" ;;       # no CutMix (the paper names none)
