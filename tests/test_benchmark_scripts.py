@@ -49,30 +49,26 @@ def test_run_names_map_to_overrides(tmp_path):
     assert len((out / "walltime.txt").read_text().splitlines()) == 4
 
 
-def test_head_lr_rows_keep_the_method(tmp_path):
-    proc, calls = run_table(tmp_path, "gta_head1:0 sup_only_head1:2 gta_head20_x3:1 mean_teacher_head20:0")
-    assert proc.returncode == 0, proc.stderr
-    trains = [c for c in calls if c.startswith("train ")]
-    assert any(c.endswith("gta_head1_seed0 train.progress=false method.name=gta train.head_lr_mult=1")
-               for c in trains), trains
-    assert any(c.endswith("sup_only_head1_seed2 train.progress=false method.name=sup_only train.head_lr_mult=1")
-               for c in trains), trains
-    assert any(c.endswith("gta_head20_x3_seed1 train.progress=false method.name=gta train.head_lr_mult=20 "
-                          "train.iters=2100") for c in trains), trains
-    assert any(c.endswith("mean_teacher_head20_seed0 train.progress=false method.name=mean_teacher "
-                          "train.head_lr_mult=20") for c in trains), trains
+# run name:seed -> the end of its train command (the value comes from the name; the method is kept)
+PATTERN_ROWS = {
+    "gta_head1:0": "gta_head1_seed0 train.progress=false method.name=gta train.head_lr_mult=1",
+    "sup_only_head1:2": "sup_only_head1_seed2 train.progress=false method.name=sup_only train.head_lr_mult=1",
+    "gta_head20_x3:1": "gta_head20_x3_seed1 train.progress=false method.name=gta train.head_lr_mult=20 "
+                       "train.iters=2100",
+    "mean_teacher_head20:0": "mean_teacher_head20_seed0 train.progress=false method.name=mean_teacher "
+                             "train.head_lr_mult=20",
+    "gta_t999:0": "gta_t999_seed0 train.progress=false method.name=gta method.transfer_decay=0.999",
+    "gta_t98_x3:1": "gta_t98_x3_seed1 train.progress=false method.name=gta method.transfer_decay=0.98 train.iters=2100",
+    "gta_drop0:2": "gta_drop0_seed2 train.progress=false method.name=gta method.drop_percent=0",
+}
 
 
-def test_transmission_and_drop_rows_take_their_value_from_the_name(tmp_path):
-    proc, calls = run_table(tmp_path, "gta_t999:0 gta_t98_x3:1 gta_drop0:2")
+def test_pattern_rows_take_their_value_from_the_name(tmp_path):
+    proc, calls = run_table(tmp_path, " ".join(PATTERN_ROWS))
     assert proc.returncode == 0, proc.stderr
     trains = [c for c in calls if c.startswith("train ")]
-    assert any(c.endswith("gta_t999_seed0 train.progress=false method.name=gta method.transfer_decay=0.999")
-               for c in trains), trains
-    assert any(c.endswith("gta_t98_x3_seed1 train.progress=false method.name=gta method.transfer_decay=0.98 "
-                          "train.iters=2100") for c in trains), trains
-    assert any(c.endswith("gta_drop0_seed2 train.progress=false method.name=gta method.drop_percent=0")
-               for c in trains), trains
+    for ending in PATTERN_ROWS.values():
+        assert any(c.endswith(ending) for c in trains), (ending, trains)
 
 
 def test_unknown_run_name_fails_and_lists_choices(tmp_path):
