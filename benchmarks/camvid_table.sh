@@ -42,6 +42,10 @@ one_run() {
     gta_drop[0-9]*)  # drop N % of the pseudo-label pixels instead of 20 (gta_drop0: keep every pixel)
       args="method.name=gta method.drop_percent=${base##*_drop}" ;;
     gta_ramp) args="method.name=gta method.ema_schedule=ramp" ;;     # official: both EMAs ramp to 0.999
+    gta_mu[0-9]*)  # the assistant's pseudo-label loss weighs N instead of 1 (a larger step for A only)
+      args="method.name=gta method.unsup_weight=${base##*_mu}" ;;
+    gta_ub[0-9]*)  # N unlabeled images per iteration instead of 4 (more pseudo-label signal per transmission)
+      args="method.name=gta data.unlabeled_batch_size=${base##*_ub}" ;;
     gta_head[0-9]* | sup_only_head[0-9]* | mean_teacher_head[0-9]*)  # head LR xN (camvid_cpu x20, camvid_cpu_x10 x10; x1: the official non-VOC setting)
       args="method.name=${base%_head*} train.head_lr_mult=${base##*_head}" ;;
     gta_epochwarmup) args="method.name=gta method.warmup_iters=-1" ;;  # warm-up of one epoch (80 iterations)
@@ -53,7 +57,7 @@ one_run() {
     unimatch_eq) args="method.name=unimatch train.iters=1190" ;;      # at GTA-Seg's camvid_cpu wall time (docs/performance.md)
     unimatch_nowarmup) args="method.name=unimatch method.warmup_iters=0" ;;  # UniMatch as its paper: no warm-up
     *) echo "unknown run name '$name' in RUNS; choose sup_only, mean_teacher, gta, mt_ema, gta_all," \
-         "gta_noreweight, gta_laplace, gta_noperturb, gta_noclass, gta_perturb, gta_class, gta_tN (transmission alpha 0.N), gta_dropN, gta_ramp, gta_headN, sup_only_headN, mean_teacher_headN (N: head LR multiplier)," \
+         "gta_noreweight, gta_laplace, gta_noperturb, gta_noclass, gta_perturb, gta_class, gta_tN (transmission alpha 0.N), gta_dropN, gta_ramp, gta_ubN (N unlabeled images per iteration), gta_muN (assistant loss weight N), gta_headN, sup_only_headN, mean_teacher_headN (N: head LR multiplier)," \
          "gta_epochwarmup, gta_nocutmix," \
          "mean_teacher_noreweight, gta_fp, gta_uni," \
          "unimatch, unimatch_eq or unimatch_nowarmup" >&2

@@ -60,6 +60,8 @@ PATTERN_ROWS = {
     "gta_t999:0": "gta_t999_seed0 train.progress=false method.name=gta method.transfer_decay=0.999",
     "gta_t98_x3:1": "gta_t98_x3_seed1 train.progress=false method.name=gta method.transfer_decay=0.98 train.iters=2100",
     "gta_drop0:2": "gta_drop0_seed2 train.progress=false method.name=gta method.drop_percent=0",
+    "gta_ub8:1": "gta_ub8_seed1 train.progress=false method.name=gta data.unlabeled_batch_size=8",
+    "gta_mu2:0": "gta_mu2_seed0 train.progress=false method.name=gta method.unsup_weight=2",
 }
 
 
