@@ -42,7 +42,7 @@ one_run() {
     gta_drop[0-9]*)  # drop N % of the pseudo-label pixels instead of 20 (gta_drop0: keep every pixel)
       args="method.name=gta method.drop_percent=${base##*_drop}" ;;
     gta_ramp) args="method.name=gta method.ema_schedule=ramp" ;;     # official: both EMAs ramp to 0.999
-    gta_mu[0-9]*)  # the assistant's pseudo-label loss weighs N instead of 1 (a larger step for A only)
+    gta_mu[0-9]*)  # the assistant's pseudo-label loss weighs N instead of 1 (scales A's step only; gta_mu0.5 too)
       args="method.name=gta method.unsup_weight=${base##*_mu}" ;;
     gta_ub[0-9]*)  # N unlabeled images per iteration instead of 4 (more pseudo-label signal per transmission)
       args="method.name=gta data.unlabeled_batch_size=${base##*_ub}" ;;
